@@ -1,0 +1,145 @@
+"""Edge <-> cloud wire over NATS: subjects, stream names, message ids and command shapes.
+
+Journal entries flow edge -> cloud on `casino.journal.{edge_id}` (JetStream, one message per
+entry, `Nats-Msg-Id` = f"{edge_id}:{seq}"). Commands flow cloud -> edge on
+`casino.cmd.{edge_id}`; every command carries an `id` and is applied at most once per edge.
+Players are named only by pseudonym (CONTRACT section 6).
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+JOURNAL_STREAM = "CASINO_JOURNAL"
+COMMAND_STREAM = "CASINO_COMMANDS"
+CHECKPOINT_STREAM = "CASINO_CHECKPOINTS"
+
+
+def journal_subject(edge_id: str) -> str:
+    return f"casino.journal.{edge_id}"
+
+
+def command_subject(edge_id: str) -> str:
+    return f"casino.cmd.{edge_id}"
+
+
+def checkpoint_subject(edge_id: str) -> str:
+    return f"casino.checkpoint.{edge_id}"
+
+
+def heartbeat_subject(edge_id: str) -> str:
+    """Core NATS (not persisted): liveness and load for the registry."""
+    return f"casino.heartbeat.{edge_id}"
+
+
+def hwm_subject(edge_id: str) -> str:
+    """Request/reply: the cloud's last applied (seq, hash) for an edge."""
+    return f"casino.hwm.{edge_id}"
+
+
+def journal_msg_id(edge_id: str, seq: int) -> str:
+    return f"{edge_id}:{seq}"
+
+
+# --- journal entry as synced ------------------------------------------------------------------
+
+class SyncedEntry(BaseModel):
+    """A journal entry as it leaves the jurisdiction.
+
+    When the residency policy removes fields, `redacted` names them and `hash` still is the
+    in-country hash: the cloud then checks linkage (`prev` of the next entry) but cannot
+    recompute this entry's hash, which regulators verify in-country.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    seq: int
+    ts: int
+    kind: str
+    data: dict[str, Any]
+    prev: str
+    hash: str
+    redacted: list[str] = Field(default_factory=list)
+
+
+# --- commands cloud -> edge -------------------------------------------------------------------
+
+class _Cmd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str  # unique per command; the edge applies each id once
+    ts: int  # Unix ms when the cloud issued it
+
+
+class KycResult(_Cmd):
+    type: Literal["kyc.result"] = "kyc.result"
+    player: str
+    status: Literal["unverified", "pending", "verified", "rejected", "edd_required", "suspended"]
+    reference: str = ""
+
+
+class DepositCredit(_Cmd):
+    type: Literal["deposit.credit"] = "deposit.credit"
+    deposit_id: str
+    player: str
+    amount: int = Field(gt=0)
+    currency: str
+
+
+class PayoutResult(_Cmd):
+    type: Literal["payout.result"] = "payout.result"
+    withdrawal_id: str
+    player: str
+    status: Literal["paid", "refused"]
+    reason: str = ""
+    rail: str = ""
+    rail_ref: str = ""
+
+
+class PlayerExclude(_Cmd):
+    type: Literal["player.exclude"] = "player.exclude"
+    player: str
+    until_ts: int  # Unix ms
+    origin_edge: str
+    reason: str = "self_exclusion"
+
+
+Command = Union[KycResult, DepositCredit, PayoutResult, PlayerExclude]
+COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(
+    Annotated[Command, Field(discriminator="type")]
+)
+
+
+def parse_command(raw: bytes | str) -> Command:
+    return COMMAND_ADAPTER.validate_json(raw)
+
+
+# --- journal kinds the cloud reads (besides CONTRACT section 2) --------------------------------
+# data shapes, all with `player` as pseudonym and integer minor units:
+DEPOSIT_REQUESTED = "deposit.requested"     # deposit_id, player, amount, currency, method
+DEPOSIT_CREDITED = "deposit.credited"       # deposit_id, player, amount, currency
+DEPOSIT_REFUSED = "deposit.refused"         # deposit_id, player, amount, currency, reason
+WITHDRAWAL_REQUESTED = "withdrawal.requested"  # withdrawal_id, player, amount, currency, rail
+WITHDRAWAL_PAID = "withdrawal.paid"         # withdrawal_id, player, amount, currency, rail_ref
+WITHDRAWAL_RELEASED = "withdrawal.released"  # withdrawal_id, player, amount, currency, reason
+PLAYER_EXCLUDED = "player.excluded"         # player, until_ts, kind ("self_exclusion"|"break"), origin
+KYC_REQUESTED = "kyc.requested"             # player, reference (document stays in-country)
+KYC_UPDATED = "kyc.updated"                 # player, status, reference
+COMMAND_APPLIED = "command.applied"         # command_id, type  (idempotency record)
+
+
+class Heartbeat(BaseModel):
+    edge_id: str
+    jurisdiction: str
+    public_url: str
+    ts: int
+    head_seq: int
+    viewers: int = 0
+    viewer_capacity: int = 0
+    bets_per_s: int = 0
+    healthy: bool = True
+
+
+class HighWaterMark(BaseModel):
+    edge_id: str
+    seq: int  # 0 when the cloud holds nothing
+    hash: str
