@@ -1,0 +1,1 @@
+"""The edge appliance: tables, wallet, responsible gambling, bet journal, media, sync."""

@@ -1,0 +1,183 @@
+"""The player WebSocket: round events in, bets out — the main path.
+
+Client -> server (JSON text frames):
+  {"type": "bet", "req": <any>, "table_id", "spot", "amount", ["rules_version"], ["player_seed"]}
+  {"type": "bets", "req": <any>, "bets": [ {table_id, spot, amount, ...}, ... ]}   (several chips at once)
+  {"type": "subscribe", "table_id"}        {"type": "ping", "t": <client ms>}
+  {"type": "reality_check.ack", "action": "continue" | "logout"}
+Server -> client:
+  {"type": "hello", "wallet": {...}, "tables": [...]}
+  {"type": "bet.accepted", "req", ...receipt}   {"type": "bet.refused", "req", "error": {"code", "message"}}
+  {"type": "bets.result", "req", "results": [receipt | {"error": ...}, ...]}
+  round.opened / round.closed / round.settled / round.voided / table.live / table.down (per table)
+  settlement / refund / deposit / withdrawal / session.ended / reality_check (per player)
+  {"type": "pong", "t": <echo>, "server_ts": <ms>}
+A bet is acknowledged only once durable; acknowledgements may arrive out of request order.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+from fastapi import WebSocket, WebSocketDisconnect
+
+from edge_agent import metrics as M
+from edge_agent.api.auth import bearer
+from edge_agent.domain import responsible as RG
+from edge_agent.domain.errors import DomainError
+
+MAX_FRAME = 16_384
+MAX_BATCH = 50
+
+
+async def player_socket(ws: WebSocket, app_state: Any) -> None:
+    casino, auth = app_state.casino, app_state.auth
+    token = ws.query_params.get("token") or bearer(ws.headers.get("authorization"))
+    try:
+        p = auth.player(token)
+        psn = casino.ensure_player(p.sub)
+        casino.start_session(psn)
+    except DomainError as err:
+        await ws.accept()
+        await ws.send_text(orjson.dumps({"type": "error", "error": err.as_dict()}).decode())
+        await ws.close(code=4401 if err.status == 401 else 4403)
+        return
+    await ws.accept()
+    M.WS_CONNECTIONS.inc()
+    events = casino.events.subscribe(f"player:{psn}", *(f"table:{t}" for t in casino.state.tables))
+    out: asyncio.Queue[bytes | None] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+
+    def send(obj: dict[str, Any]) -> None:
+        out.put_nowait(orjson.dumps(obj))
+
+    async def writer() -> None:
+        while True:
+            msg = await out.get()
+            if msg is None:
+                return
+            # Coalesce whatever else is ready into one write burst.
+            await ws.send_text(msg.decode())
+
+    async def pump_events() -> None:
+        while True:
+            ev = await events.get()
+            if ev is None:
+                send({"type": "error", "error": {"code": "too_slow", "message": "event queue overflow"}})
+                out.put_nowait(None)
+                return
+            send(ev)
+            if ev.get("type") == "session.ended":
+                out.put_nowait(None)
+                return
+
+    async def reality_checks() -> None:
+        sent = 0
+        while True:
+            await asyncio.sleep(5)
+            rg = casino.state.player(psn)
+            if RG.reality_checks_due(rg, casino.clock(), sent) > 0:
+                sent += 1
+                send({"type": "reality_check", "elapsed_ms": casino.clock() - (rg.session_start or 0),
+                      "net_position": rg.session_net, "staked": rg.session_staked})
+
+    def on_durable(req: Any, receipt: dict[str, Any], t0: float):
+        def done(err: BaseException | None) -> None:
+            if err is None:
+                M.BET_ACK.observe(time.perf_counter() - t0)
+                send({"type": "bet.accepted", "req": req, **receipt})
+            else:
+                send({"type": "bet.refused", "req": req, "error": {"code": "journal_failed", "message": str(err)}})
+        return done
+
+    def one_bet(b: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        if not isinstance(b, dict):
+            return None, {"code": "invalid_request", "message": "a bet is a JSON object"}
+        try:
+            e, receipt = casino.place_bet(psn, b.get("table_id"), b.get("spot"), b.get("amount"),
+                                          rules_version=b.get("rules_version"),
+                                          player_seed=b.get("player_seed", ""))
+            M.BETS.labels(table=casino._metric_table(b.get("table_id")), result="accepted").inc()
+            return receipt, None
+        except DomainError as err:
+            M.BETS.labels(table=casino._metric_table(b.get("table_id")), result=err.code).inc()
+            return None, err.as_dict()
+
+    tasks = [asyncio.create_task(writer()), asyncio.create_task(pump_events()),
+             asyncio.create_task(reality_checks())]
+    send({"type": "hello", "player": psn, "wallet": casino.wallet(psn),
+          "tables": [casino.table_view(t) for t in casino.state.tables]})
+    try:
+        while True:
+            raw = await ws.receive_text()
+            t0 = time.perf_counter()
+            if len(raw) > MAX_FRAME:
+                send({"type": "error", "error": {"code": "body_too_large", "message": "frame too large"}})
+                continue
+            try:
+                msg = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                send({"type": "error", "error": {"code": "malformed_json", "message": "frame is not valid JSON"}})
+                continue
+            if not isinstance(msg, dict):
+                send({"type": "error", "error": {"code": "invalid_request", "message": "frame must be an object"}})
+                continue
+            kind, req = msg.get("type"), msg.get("req")
+            if kind == "bet":
+                receipt, err = one_bet(msg)
+                if err is not None:
+                    send({"type": "bet.refused", "req": req, "error": err})
+                else:
+                    assert receipt is not None
+                    casino.store.when_durable(receipt["seq"], on_durable(req, receipt, t0))
+            elif kind == "bets":
+                bets = msg.get("bets")
+                if not isinstance(bets, list) or not 1 <= len(bets) <= MAX_BATCH:
+                    send({"type": "error", "req": req,
+                          "error": {"code": "invalid_request", "message": f"bets must be a list of 1..{MAX_BATCH}"}})
+                    continue
+                results = [one_bet(b) for b in bets]
+                last = max((r["seq"] for r, _ in results if r is not None), default=0)
+                payload = [r if r is not None else {"error": e} for r, e in results]
+
+                def batch_done(err: BaseException | None, req: Any = req, payload: list = payload) -> None:
+                    if err is None:
+                        M.BET_ACK.observe(time.perf_counter() - t0)
+                        send({"type": "bets.result", "req": req, "results": payload})
+                    else:
+                        send({"type": "bets.result", "req": req, "error": {"code": "journal_failed",
+                                                                          "message": str(err)}})
+                casino.store.when_durable(last, batch_done)
+            elif kind == "ping":
+                send({"type": "pong", "t": msg.get("t"), "server_ts": casino.clock()})
+            elif kind == "subscribe":
+                tid = msg.get("table_id")
+                if tid in casino.state.tables:
+                    casino.events.add_topic(events, f"table:{tid}")
+                    send({"type": "table", **casino.table_view(tid)})
+                else:
+                    send({"type": "error", "req": req, "error": {"code": "unknown_table", "message": str(tid)}})
+            elif kind == "reality_check.ack":
+                if msg.get("action") == "logout":
+                    casino.end_session(psn, "reality_check_logout")
+                    break
+            elif kind == "wallet":
+                send({"type": "wallet", "req": req, **casino.wallet(psn)})
+            else:
+                send({"type": "error", "req": req, "error": {"code": "invalid_request",
+                                                             "message": f"unknown message type {kind!r}"}})
+    except WebSocketDisconnect:
+        pass
+    finally:
+        M.WS_CONNECTIONS.dec()
+        casino.events.unsubscribe(events)
+        for t in tasks[1:]:
+            t.cancel()
+        out.put_nowait(None)
+        try:
+            await asyncio.wait_for(tasks[0], 2)
+        except (asyncio.TimeoutError, Exception):  # noqa: BLE001
+            tasks[0].cancel()
+        del loop

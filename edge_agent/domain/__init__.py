@@ -1,0 +1,1 @@
+"""Pure domain of the edge: no I/O here (rounds, fairness glue, ledger, responsible gambling)."""

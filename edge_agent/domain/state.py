@@ -1,0 +1,284 @@
+"""The edge's state as a fold over its journal: `state.apply(entry)` for every entry, in order.
+
+The same reducer runs live (right after an entry is appended) and at start-up (replay), so a
+restarted edge holds exactly the balances, rounds and limits its journal says. Commands are
+validated against this state by the casino before any entry is written.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from contract import journal as J
+from contract import sync as S
+from edge_agent.domain import ledger as L
+from edge_agent.domain import responsible as RG
+from edge_agent.domain.tables import Limits, RuleSet, TableSpec
+
+# Edge kinds beyond CONTRACT section 2 and contract.sync.
+ROUND_CLOSED = J.ROUND_CLOSED
+PLAYER_REGISTERED = "player.registered"     # player, jurisdiction
+PLAYER_SETTINGS = "player.settings"         # player, reality_check_min
+SESSION_STARTED = "session.started"         # player, session_id
+SESSION_ENDED = "session.ended"             # player, session_id, reason
+LIMITS_CHANGED = "limits.changed"           # player, limit, period, amount|None, effective_ts
+TABLE_RULES = "table.rules"                 # table_id, version, game, limits
+TABLE_STATUS = "table.status"               # table_id, enabled, reason, by
+TABLE_FEED = "table.feed"                   # table_id, live, reason
+
+OPEN, CLOSED = "open", "closed"
+
+
+@dataclass
+class Bet:
+    bet_id: str
+    player: str
+    table_id: str
+    key: tuple[str, str, int]
+    spot: str
+    amount: int
+    player_seed: str
+
+
+@dataclass
+class Round:
+    table_id: str
+    chain_id: str
+    n: int
+    game: str
+    rules_version: str
+    opened_ts: int
+    closes_ts: int
+    status: str = OPEN
+    bets: list[Bet] = field(default_factory=list)
+    staked: dict[str, int] = field(default_factory=dict)  # per player
+    spot_staked: dict[tuple[str, str], int] = field(default_factory=dict)  # per (player, spot)
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.table_id, self.chain_id, self.n)
+
+
+@dataclass
+class Chain:
+    chain_id: str
+    length: int
+    commitment: str
+    used: int = 0  # highest n opened
+
+
+@dataclass
+class Table:
+    spec: TableSpec
+    rules: RuleSet
+    chain: Chain | None = None
+    round: Round | None = None
+    enabled: bool = True
+    feed_live: bool = True
+    last_result: dict[str, Any] | None = None
+    rules_journaled: bool = False
+
+    @property
+    def accepting(self) -> bool:
+        return self.enabled and (self.feed_live or not self.spec.requires_feed)
+
+
+@dataclass
+class Withdrawal:
+    withdrawal_id: str
+    player: str
+    amount: int
+    status: str  # requested | paid | released
+    rail: str = ""
+    reason: str = ""
+
+
+class EdgeState:
+    def __init__(self, tables: list[TableSpec]) -> None:
+        self.ledger = L.Ledger()
+        self.tables: dict[str, Table] = {t.table_id: Table(spec=t, rules=t.rules) for t in tables}
+        self.players: dict[str, RG.PlayerRG] = {}
+        self.bets: dict[str, Bet] = {}  # bets in open rounds
+        self.withdrawals: dict[str, Withdrawal] = {}
+        self.deposits: dict[str, str] = {}  # deposit_id -> requested | credited | refused
+        self.kyc: dict[str, str] = {}
+        self.applied_commands: set[str] = set()
+        self.seq = 0
+        self.head = J.GENESIS_PREV
+        self._dispatch: dict[str, Callable[[dict[str, Any], int], None]] = {
+            J.FAIRNESS_CHAIN: self._chain,
+            J.ROUND_OPENED: self._opened,
+            ROUND_CLOSED: self._closed,
+            J.BET_PLACED: self._bet,
+            J.ROUND_SETTLED: self._settled,
+            J.ROUND_VOIDED: self._voided,
+            PLAYER_REGISTERED: self._registered,
+            PLAYER_SETTINGS: self._settings,
+            SESSION_STARTED: self._session_started,
+            SESSION_ENDED: self._session_ended,
+            LIMITS_CHANGED: self._limits,
+            S.PLAYER_EXCLUDED: self._excluded,
+            S.DEPOSIT_REQUESTED: self._deposit_requested,
+            S.DEPOSIT_CREDITED: self._deposit_credited,
+            S.DEPOSIT_REFUSED: self._deposit_refused,
+            S.WITHDRAWAL_REQUESTED: self._withdrawal_requested,
+            S.WITHDRAWAL_PAID: self._withdrawal_paid,
+            S.WITHDRAWAL_RELEASED: self._withdrawal_released,
+            S.KYC_UPDATED: self._kyc,
+            S.COMMAND_APPLIED: self._command,
+            TABLE_RULES: self._rules,
+            TABLE_STATUS: self._status,
+            TABLE_FEED: self._feed,
+        }
+
+    # --- queries ------------------------------------------------------------------------------
+
+    def player(self, psn: str) -> RG.PlayerRG:
+        p = self.players.get(psn)
+        if p is None:
+            p = self.players[psn] = RG.PlayerRG()
+        return p
+
+    def cash(self, psn: str) -> int:
+        return self.ledger.balance(L.cash(psn))
+
+    def in_play(self, psn: str) -> int:
+        return self.ledger.balance(L.in_play(psn))
+
+    # --- the fold -----------------------------------------------------------------------------
+
+    def apply(self, e: dict[str, Any]) -> None:
+        if e["seq"] != self.seq + 1 or e["prev"] != self.head:
+            raise ValueError(f"journal entry {e['seq']} does not follow {self.seq}")
+        fn = self._dispatch.get(e["kind"])
+        if fn is not None:
+            fn(e["data"], e["ts"])
+        self.seq, self.head = e["seq"], e["hash"]
+
+    def _chain(self, d: dict[str, Any], ts: int) -> None:
+        t = self.tables.get(d["table_id"])
+        if t is not None:
+            t.chain = Chain(d["chain_id"], d["length"], d["commitment"])
+
+    def _opened(self, d: dict[str, Any], ts: int) -> None:
+        t = self.tables[d["table_id"]]
+        assert t.chain is not None and t.chain.chain_id == d["chain_id"]
+        t.chain.used = d["n"]
+        t.round = Round(d["table_id"], d["chain_id"], d["n"], d["game"], d.get("rules_version", t.rules.version),
+                        ts, d.get("closes_ts", ts))
+
+    def _closed(self, d: dict[str, Any], ts: int) -> None:
+        r = self.tables[d["table_id"]].round
+        if r is not None and r.n == d["n"]:
+            r.status = CLOSED
+
+    def _bet(self, d: dict[str, Any], ts: int) -> None:
+        t = self.tables[d["table_id"]]
+        r = t.round
+        assert r is not None and r.n == d["n"] and r.chain_id == d["chain_id"]
+        psn, amount = d["player"], d["amount"]
+        bet = Bet(d["bet_id"], psn, d["table_id"], r.key, d["spot"], amount, d["player_seed"])
+        self.ledger.post([(L.cash(psn), -amount), (L.in_play(psn), amount)])
+        r.bets.append(bet)
+        r.staked[psn] = r.staked.get(psn, 0) + amount
+        r.spot_staked[(psn, bet.spot)] = r.spot_staked.get((psn, bet.spot), 0) + amount
+        self.bets[bet.bet_id] = bet
+
+    def _settled(self, d: dict[str, Any], ts: int) -> None:
+        t = self.tables[d["table_id"]]
+        for p in d["payouts"]:
+            bet = self.bets.pop(p["bet_id"])
+            won = p["payout"]
+            self.ledger.post([(L.in_play(bet.player), -bet.amount), (L.cash(bet.player), won),
+                              (L.HOUSE, bet.amount - won)])
+            rg = self.player(bet.player)
+            rg.losses.add(ts, bet.amount - won)
+            if rg.session_start is not None:
+                rg.session_net += won - bet.amount
+                rg.session_staked += bet.amount
+        t.last_result = {"n": d["n"], "outcome": d["outcome"], "chain_id": d["chain_id"]}
+        t.round = None
+
+    def _voided(self, d: dict[str, Any], ts: int) -> None:
+        t = self.tables[d["table_id"]]
+        for r in d["refunds"]:
+            bet = self.bets.pop(r["bet_id"])
+            self.ledger.post([(L.in_play(bet.player), -r["amount"]), (L.cash(bet.player), r["amount"])])
+        if t.round is not None and t.round.n == d["n"] and t.round.chain_id == d["chain_id"]:
+            t.round = None
+
+    def _registered(self, d: dict[str, Any], ts: int) -> None:
+        self.player(d["player"])
+
+    def _settings(self, d: dict[str, Any], ts: int) -> None:
+        self.player(d["player"]).reality_check_min = d.get("reality_check_min")
+
+    def _session_started(self, d: dict[str, Any], ts: int) -> None:
+        rg = self.player(d["player"])
+        rg.session_id, rg.session_start, rg.session_net, rg.session_staked = d["session_id"], ts, 0, 0
+
+    def _session_ended(self, d: dict[str, Any], ts: int) -> None:
+        rg = self.player(d["player"])
+        if rg.session_id == d["session_id"]:
+            rg.session_id, rg.session_start = None, None
+
+    def _limits(self, d: dict[str, Any], ts: int) -> None:
+        lim = self.player(d["player"]).limit(d["limit"], d["period"])
+        RG.apply_limit_change(lim, d["amount"], d["effective_ts"], ts)
+
+    def _excluded(self, d: dict[str, Any], ts: int) -> None:
+        rg = self.player(d["player"])
+        if d.get("kind", "self_exclusion") == "break":
+            rg.break_until = max(rg.break_until, d["until_ts"])
+        else:
+            rg.excluded_until = max(rg.excluded_until, d["until_ts"])
+        rg.session_id, rg.session_start = None, None
+
+    def _deposit_requested(self, d: dict[str, Any], ts: int) -> None:
+        self.deposits.setdefault(d["deposit_id"], "requested")
+
+    def _deposit_credited(self, d: dict[str, Any], ts: int) -> None:
+        self.ledger.post([(L.WORLD, -d["amount"]), (L.cash(d["player"]), d["amount"])])
+        self.player(d["player"]).deposits.add(ts, d["amount"])
+        self.deposits[d["deposit_id"]] = "credited"
+
+    def _deposit_refused(self, d: dict[str, Any], ts: int) -> None:
+        self.deposits[d["deposit_id"]] = "refused"
+
+    def _withdrawal_requested(self, d: dict[str, Any], ts: int) -> None:
+        psn, amount = d["player"], d["amount"]
+        self.ledger.post([(L.cash(psn), -amount), (L.pending(psn), amount)])
+        self.withdrawals[d["withdrawal_id"]] = Withdrawal(d["withdrawal_id"], psn, amount, "requested",
+                                                          d.get("rail", ""))
+
+    def _withdrawal_paid(self, d: dict[str, Any], ts: int) -> None:
+        w = self.withdrawals[d["withdrawal_id"]]
+        self.ledger.post([(L.pending(w.player), -w.amount), (L.WORLD, w.amount)])
+        w.status = "paid"
+
+    def _withdrawal_released(self, d: dict[str, Any], ts: int) -> None:
+        w = self.withdrawals[d["withdrawal_id"]]
+        self.ledger.post([(L.pending(w.player), -w.amount), (L.cash(w.player), w.amount)])
+        w.status, w.reason = "released", d.get("reason", "")
+
+    def _kyc(self, d: dict[str, Any], ts: int) -> None:
+        self.kyc[d["player"]] = d["status"]
+
+    def _command(self, d: dict[str, Any], ts: int) -> None:
+        self.applied_commands.add(d["command_id"])
+
+    def _rules(self, d: dict[str, Any], ts: int) -> None:
+        t = self.tables.get(d["table_id"])
+        if t is not None:
+            t.rules = RuleSet(d["version"], d["game"], Limits(**d["limits"]))
+            t.rules_journaled = True
+
+    def _status(self, d: dict[str, Any], ts: int) -> None:
+        t = self.tables.get(d["table_id"])
+        if t is not None:
+            t.enabled = d["enabled"]
+
+    def _feed(self, d: dict[str, Any], ts: int) -> None:
+        t = self.tables.get(d["table_id"])
+        if t is not None:
+            t.feed_live = d["live"]

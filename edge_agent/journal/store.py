@@ -1,0 +1,242 @@
+"""The bet journal: hash-chained entries in SQLite, committed durably by group commit.
+
+Durability invariants (why the code is shaped this way):
+- An entry is acknowledged only after the transaction holding it has committed with
+  `synchronous=FULL` in WAL mode: the WAL is fsynced at every commit, so the entry survives
+  `kill -9` and power loss.
+- Throughput comes from group commit: one writer thread takes everything queued since its
+  last commit and writes it in a single transaction (one fsync for many bets).
+- seq, prev and hash are assigned in the caller's thread at append time, in mutation order,
+  so the chain order is the order in which the state changed; the writer writes in that order.
+- Litestream compatibility: WAL mode, busy_timeout on every connection, no VACUUM, the -wal
+  file is never removed by us; checkpoints are left to SQLite's autocheckpoint (Litestream
+  copes with it) and to Litestream itself.
+- If a commit fails, the store turns failed and every waiter gets the error: the edge stops
+  acknowledging rather than acknowledge what is not on disk (fail-stop).
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections import deque
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from contract import journal as J
+
+BUSY_TIMEOUT_MS = 5000
+MAX_BATCH = 4096
+
+SideOp = tuple[str, tuple[Any, ...]]  # SQL + params, committed in the same transaction
+
+
+def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None)
+    else:
+        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def open_readonly(path: str | Path) -> sqlite3.Connection:
+    return _connect(Path(path), readonly=True)
+
+
+def _row_entry(row: tuple[int, int, str, str, str, str]) -> dict[str, Any]:
+    seq, ts, kind, data, prev, h = row
+    return {"seq": seq, "ts": ts, "kind": kind, "data": json.loads(data), "prev": prev, "hash": h}
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class JournalFailed(RuntimeError):
+    pass
+
+
+class JournalStore:
+    def __init__(self, path: str | Path, *, clock: Callable[[], int] | None = None) -> None:
+        self.path = Path(path)
+        self.clock = clock or (lambda: int(time.time() * 1000))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = _connect(self.path)
+        self._conn.executescript(resources.files("edge_agent.journal").joinpath("schema.sql").read_text())
+        self._read = _connect(self.path)
+        row = self._conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+        self.seq, self.head = (row[0], row[1]) if row else (0, J.GENESIS_PREV)
+        self.durable_seq = self.seq
+        self._last_ts = 0
+        self._queue: deque[tuple[tuple[Any, ...] | None, list[SideOp]]] = deque()
+        self._cv = threading.Condition()
+        self._waiters: deque[tuple[int, Callable[[BaseException | None], None]]] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._failed: BaseException | None = None
+        self._stopping = False
+        self.commits = 0
+        self.on_commit: list[Callable[[int, float], None]] = []  # (rows, seconds) for metrics
+        self._thread = threading.Thread(target=self._writer, name="journal-writer", daemon=True)
+        self._thread.start()
+
+    # --- appending (event-loop thread) --------------------------------------------------------
+
+    def append(self, kind: str, data: dict[str, Any], side_ops: list[SideOp] | None = None) -> dict[str, Any]:
+        """Assign seq/prev/hash and queue the entry for the next group commit. Not yet durable."""
+        if self._failed is not None:
+            raise JournalFailed(str(self._failed))
+        seq = self.seq + 1
+        # ts never goes backwards within a journal, even if the wall clock does.
+        ts = max(self.clock(), self._last_ts)
+        data_json = _dumps(data)
+        # Canonical JSON of {seq, ts, kind, data, prev} with sorted keys, built from the already
+        # canonical data text (same bytes as contract.canonical, without serialising twice).
+        body = f'{{"data":{data_json},"kind":{_dumps(kind)},"prev":"{self.head}","seq":{seq},"ts":{ts}}}'
+        h = hashlib.sha256(body.encode("utf-8")).hexdigest()
+        entry = {"seq": seq, "ts": ts, "kind": kind, "data": data, "prev": self.head, "hash": h}
+        row = (seq, ts, kind, data_json, self.head, h)
+        self.seq, self.head, self._last_ts = seq, h, ts
+        with self._cv:
+            self._queue.append((row, side_ops or []))
+            self._cv.notify()
+        return entry
+
+    def side_write(self, ops: list[SideOp]) -> int:
+        """Queue writes with no entry, committed in order with the entries around them.
+
+        Returns the seq they are ordered after (wait on it for durability)."""
+        with self._cv:
+            self._queue.append((None, ops))
+            self._cv.notify()
+        return self.seq
+
+    def when_durable(self, seq: int, callback: Callable[[BaseException | None], None]) -> None:
+        """Call back (in the event loop) once entry `seq` is committed, or with the error."""
+        if self._failed is not None:
+            callback(self._failed)
+        elif seq <= self.durable_seq:
+            callback(None)
+        else:
+            self._waiters.append((seq, callback))
+
+    async def durable(self, seq: int) -> None:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def done(err: BaseException | None) -> None:
+            if not fut.done():
+                fut.set_exception(JournalFailed(str(err))) if err else fut.set_result(None)
+
+        self.when_durable(seq, done)
+        await fut
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    # --- writer thread ------------------------------------------------------------------------
+
+    def _writer(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._stopping:
+                    self._cv.wait()
+                if not self._queue and self._stopping:
+                    return
+                batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
+            rows = [row for row, _ in batch if row is not None]
+            t0 = time.perf_counter()
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                for row, ops in batch:
+                    if row is not None:
+                        self._conn.execute("INSERT INTO journal VALUES (?,?,?,?,?,?)", row)
+                    for sql, params in ops:
+                        self._conn.execute(sql, params)
+                self._conn.execute("COMMIT")  # fsync of the WAL: the durability point
+            except BaseException as exc:  # noqa: BLE001 - any failure stops acknowledgements
+                self._failed = exc
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                self._notify(self.durable_seq, exc)
+                return
+            self.commits += 1
+            elapsed = time.perf_counter() - t0
+            for cb in self.on_commit:
+                cb(len(rows), elapsed)
+            if rows:
+                self._notify(rows[-1][0], None)
+            else:
+                self._notify(self.durable_seq, None)
+
+    def _notify(self, seq: int, err: BaseException | None) -> None:
+        if self._loop is None or self._loop.is_closed():
+            self.durable_seq = max(self.durable_seq, seq)
+            self._fire(seq, err)
+            return
+        self._loop.call_soon_threadsafe(self._fire, seq, err)
+
+    def _fire(self, seq: int, err: BaseException | None) -> None:
+        self.durable_seq = max(self.durable_seq, seq)
+        w = self._waiters
+        if err is not None:
+            while w:
+                w.popleft()[1](err)
+            return
+        while w and w[0][0] <= seq:
+            w.popleft()[1](None)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Block until everything queued so far is committed (for shutdown and CLI use)."""
+        target = self.seq
+        deadline = time.monotonic() + timeout
+        while (self.durable_seq < target or self._queue) and self._failed is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("journal flush timed out")
+            time.sleep(0.001)
+        if self._failed is not None:
+            raise JournalFailed(str(self._failed))
+
+    def close(self) -> None:
+        with self._cv:
+            self._stopping = True
+            self._cv.notify()
+        self._thread.join(timeout=30)
+        self._conn.close()
+        self._read.close()
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def read(self, from_seq: int = 1, to_seq: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Committed entries in seq order (what a reader sees is always durable)."""
+        sql = "SELECT seq, ts, kind, data, prev, hash FROM journal WHERE seq >= ?"
+        params: list[Any] = [from_seq]
+        if to_seq is not None:
+            sql += " AND seq <= ?"
+            params.append(to_seq)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_row_entry(r) for r in self._read.execute(sql, params)]
+
+    def iter_all(self, batch: int = 10_000) -> Iterator[dict[str, Any]]:
+        nxt = 1
+        while True:
+            chunk = self.read(nxt, limit=batch)
+            if not chunk:
+                return
+            yield from chunk
+            nxt = chunk[-1]["seq"] + 1
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self._read.execute(sql, params).fetchall()

@@ -1,0 +1,17 @@
+"""Prometheus metrics of the edge (names documented in docs/OPERATIONS.md)."""
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+BETS = Counter("casino_bets_total", "Bets by table and result (accepted or the refusal code)", ["table", "result"])
+BET_ACK = Histogram("casino_bet_ack_seconds", "Bet received to durable acknowledgement",
+                    buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+ROUNDS = Counter("casino_rounds_total", "Rounds ended, by table and result", ["table", "result"])
+JOURNAL_HEAD = Gauge("casino_journal_head_seq", "Last seq appended to the journal")
+JOURNAL_COMMIT = Histogram("casino_journal_commit_seconds", "Duration of one group commit (fsync included)",
+                           buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5))
+ERRORS = Counter("casino_errors_total", "Refused requests by error code", ["code"])
+WS_CONNECTIONS = Gauge("casino_ws_connections", "Open player WebSocket connections")
+SYNC_LAG = Gauge("casino_sync_lag_entries", "Journal entries not yet acknowledged by the cloud", ["edge"])
+SYNC_LAST_ACK = Gauge("casino_sync_last_ack_timestamp_seconds", "When the cloud last acknowledged an entry")
+REPLICA_LAG = Gauge("casino_replica_lag_seconds", "Age of the newest replicated journal state (Litestream)")

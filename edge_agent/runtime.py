@@ -1,0 +1,130 @@
+"""Composition of one edge appliance: casino + API (+ media, sync, regulator, checkpoints).
+
+Shutdown order matters for "nothing lost": stop taking requests, then let the casino void or
+settle its rounds and flush the journal, then let sync drain what it can, then close.
+"""
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+import structlog
+import uvicorn
+from fastapi import APIRouter, FastAPI
+
+from edge_agent.api.app import create_app
+from edge_agent.casino import Casino
+from edge_agent.config import EdgeConfig, load_config
+
+log = structlog.get_logger("edge")
+
+
+class Edge:
+    def __init__(self, config: EdgeConfig) -> None:
+        self.config = config
+        self.casino = Casino(config)
+        self.media: Any = None
+        self.sync: Any = None
+        self.checkpoints: Any = None
+        routers: list[APIRouter] = []
+        if config.media is not None:
+            from edge_agent.media.service import MediaService
+
+            self.media = MediaService(config.media, on_feed_up=self.casino.feed_up,
+                                      on_feed_down=self.casino.feed_down,
+                                      token_public_key_pem=config.token_public_key())
+            routers.append(self.media.router)
+        routers.extend(self._optional_routers())
+        self.app: FastAPI = create_app(self.casino, extra_routers=routers)
+        self._mount_web()
+        if config.nats.url:
+            from edge_agent.sync.service import SyncService
+
+            self.sync = SyncService(self.casino, config,
+                                    viewers=(self.media.viewer_count if self.media else (lambda: 0)))
+            self.app.state.edge.health_checks["sync"] = lambda: (True, {"connected": self.sync.connected,
+                                                                          "lag": self.sync.lag})
+
+    def _optional_routers(self) -> list[APIRouter]:
+        key = self.config.token_public_key()
+        if key is None:
+            return []
+        import importlib.util  # TEMP until the regulator package lands
+
+        if importlib.util.find_spec("edge_agent.regulator") is None:
+            return []
+        from edge_agent.regulator.router import regulator_router
+
+        return [regulator_router(self.casino, key)]
+
+    def _mount_web(self) -> None:
+        web = Path(__file__).parent / "web" / "static"
+        if web.is_dir():
+            from starlette.staticfiles import StaticFiles
+
+            self.app.mount("/play", StaticFiles(directory=web, html=True), name="web")
+
+    async def start(self) -> None:
+        await self.casino.start()
+        self.casino.store.side_write([("INSERT OR REPLACE INTO kv VALUES ('edge.id', ?)", (self.config.edge_id,)),
+                                      ("INSERT OR REPLACE INTO kv VALUES ('edge.jurisdiction', ?)",
+                                       (self.config.jurisdiction,))])
+        if self.media is not None:
+            await self.media.start()
+        if self.sync is not None:
+            await self.sync.start()
+            self._start_checkpoints()
+
+    def _start_checkpoints(self) -> None:
+        if self.config.checkpoint_key_file is None or self.sync is None:
+            return
+        from contract.tokens import load_private
+        from edge_agent.audit.checkpoints import CheckpointPublisher
+
+        key = load_private(Path(self.config.checkpoint_key_file).read_text())
+        self.checkpoints = CheckpointPublisher(self.casino, key, self.sync.publish_checkpoint,
+                                               self.config.checkpoint_interval_s)
+        self.checkpoints.start()
+
+    async def stop(self) -> None:
+        if self.checkpoints is not None:
+            await self.checkpoints.stop()
+        if self.media is not None:
+            await self.media.stop()
+        await self.casino.stop()
+        if self.sync is not None:
+            await self.sync.stop()
+        self.casino.close()
+
+
+async def serve_async(config: EdgeConfig) -> None:
+    edge = Edge(config)
+    await edge.start()
+    server = uvicorn.Server(uvicorn.Config(edge.app, host=config.http.host, port=config.http.port,
+                                           log_level="warning", lifespan="off", ws="websockets-sansio",
+                                           ws_max_size=65_536, timeout_graceful_shutdown=5))
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    log.info("edge serving", edge=config.edge_id, jurisdiction=config.jurisdiction, port=config.http.port)
+    await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    await task
+    await edge.stop()
+    log.info("edge stopped cleanly", edge=config.edge_id, head_seq=edge.casino.store.seq)
+
+
+def serve(config_path: Path) -> None:
+    config = load_config(config_path)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve_async(config))
