@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 
 def canonical_json(obj: Any) -> bytes:
     """`json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` as UTF-8.
@@ -13,6 +15,19 @@ def canonical_json(obj: Any) -> bytes:
     return json.dumps(
         obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_refuse
     ).encode("utf-8")
+
+
+def canonical_json_fast(obj: Any) -> bytes:
+    """The same bytes as canonical_json, about ten times faster (orjson), for the bet path.
+
+    orjson matches json.dumps on everything the journal holds (tests/contract prove it by
+    property); where it cannot (integers beyond 64 bits, lone surrogates, non-str keys) it
+    raises and the reference encoder decides.
+    """
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return canonical_json(obj)
 
 
 def _refuse(o: Any) -> Any:

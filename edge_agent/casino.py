@@ -151,7 +151,9 @@ class Casino:
                          {"table_id": t.spec.table_id, "chain_id": chain_id, "length": length,
                           "commitment": seeds[0].hex()},
                          [("INSERT INTO chain_secrets VALUES (?,?,?,?)",
-                           (t.spec.table_id, chain_id, seed_top.hex(), length))])
+                           (t.spec.table_id, chain_id, seed_top.hex(), length)),
+                          ("INSERT OR REPLACE INTO chains VALUES (?,?,?)",
+                           (t.spec.table_id, chain_id, self.store.seq + 1))])
         assert t.chain is not None
         return t.chain
 
@@ -192,9 +194,14 @@ class Casino:
         e = self._append(J.ROUND_SETTLED, {
             "table_id": r.table_id, "chain_id": r.chain_id, "n": r.n, "game": r.game,
             "server_seed": seed.hex(), "client_seed": cs, "outcome": result, "payouts": payouts,
-        })
+        }, [self._round_index(r, "settled", None)])
         e["_bets"] = bets  # for announcing per-player results after durability (not journaled)
         return e
+
+    def _round_index(self, r: ST.Round, status: str, reason: str | None) -> tuple[str, tuple[Any, ...]]:
+        # Committed with the entry that ends the round; last_seq is that entry's seq.
+        return ("INSERT OR REPLACE INTO rounds VALUES (?,?,?,?,?,?,?,?)",
+                (r.table_id, r.chain_id, r.n, r.game, r.opened_seq, self.store.seq + 1, status, reason))
 
     def _void(self, t: ST.Table, reason: str) -> dict[str, Any] | None:
         r = t.round
@@ -204,7 +211,7 @@ class Casino:
         e = self._append(J.ROUND_VOIDED, {
             "table_id": r.table_id, "chain_id": r.chain_id, "n": r.n, "reason": reason,
             "refunds": [{"bet_id": b.bet_id, "amount": b.amount} for b in bets],
-        })
+        }, [self._round_index(r, "voided", reason)])
         self._announce_void(e, bets)
         return e
 
@@ -421,10 +428,10 @@ class Casino:
         try:
             e, receipt = self.place_bet(psn, table_id, spot, amount, **kw)
         except E.DomainError as err:
-            M.BETS.labels(table=self._metric_table(table_id), result=err.code).inc()
+            M.BETS.counts[(self._metric_table(table_id), err.code)] += 1
             raise
         await self.store.durable(e["seq"])
-        M.BETS.labels(table=self._metric_table(table_id), result="accepted").inc()
+        M.BETS.counts[(self._metric_table(table_id), "accepted")] += 1
         M.BET_ACK.observe(time.perf_counter() - t0)
         return receipt
 
@@ -452,10 +459,10 @@ class Casino:
                                             rules_version=req.get("rules_version"),
                                             player_seed=req.get("player_seed", ""), idem=(key, body_sha))
                 await self.store.durable(e["seq"])
-                M.BETS.labels(table=self._metric_table(table_id), result="accepted").inc()
+                M.BETS.counts[(self._metric_table(table_id), "accepted")] += 1
             except E.DomainError as err:
                 # Refusals change nothing and are not remembered: a retry is judged afresh.
-                M.BETS.labels(table=self._metric_table(table_id), result=err.code).inc()
+                M.BETS.counts[(self._metric_table(table_id), err.code)] += 1
                 fut.set_exception(err)
                 fut.exception()
                 raise
@@ -622,17 +629,19 @@ class Casino:
     def round_proof(self, table_id: str, chain_id: str, n: int) -> dict[str, Any]:
         """Everything needed to re-check a round (CONTRACT section 3), straight from the journal."""
         self._table(table_id)
-        rows = self.store.query(
-            "SELECT seq, ts, kind, data, prev, hash FROM journal WHERE kind IN (?,?,?,?,?) AND data LIKE ? ORDER BY seq",
-            (J.FAIRNESS_CHAIN, J.ROUND_OPENED, J.BET_PLACED, J.ROUND_SETTLED, J.ROUND_VOIDED,
-             f'%"chain_id":"{chain_id}"%'))
-        entries = [{"seq": s, "ts": ts, "kind": k, "data": json.loads(d), "prev": p, "hash": h}
-                   for s, ts, k, d, p, h in rows]
-        chain = next((e for e in entries if e["kind"] == J.FAIRNESS_CHAIN and e["data"]["table_id"] == table_id), None)
-        mine = [e for e in entries if e["data"].get("table_id") == table_id and e["data"].get("n") == n
-                and e["kind"] != J.FAIRNESS_CHAIN]
-        if chain is None or not mine:
+        chain_row = self.store.query("SELECT seq FROM chains WHERE table_id=? AND chain_id=?", (table_id, chain_id))
+        span = self.store.query("SELECT first_seq, last_seq FROM rounds WHERE table_id=? AND chain_id=? AND n=?",
+                                (table_id, chain_id, n))
+        if not span:
+            r = self.state.tables[table_id].round
+            if r is not None and r.chain_id == chain_id and r.n == n:
+                span = [(r.opened_seq, self.store.durable_seq)]
+        if not chain_row or not span:
             raise E.DomainError(E.NOT_FOUND, "no such round", 404)
+        chain = self.store.read(chain_row[0][0], chain_row[0][0])[0]
+        mine = [e for e in self.store.read(span[0][0], span[0][1])
+                if e["data"].get("table_id") == table_id and e["data"].get("chain_id") == chain_id
+                and e["data"].get("n") == n]
         end = next((e for e in mine if e["kind"] in (J.ROUND_SETTLED, J.ROUND_VOIDED)), None)
         bets = [e for e in mine if e["kind"] == J.BET_PLACED]
         proof: dict[str, Any] = {

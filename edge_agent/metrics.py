@@ -1,9 +1,31 @@
 """Prometheus metrics of the edge (names documented in docs/OPERATIONS.md)."""
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from collections import defaultdict
+from typing import Iterator
 
-BETS = Counter("casino_bets_total", "Bets by table and result (accepted or the refusal code)", ["table", "result"])
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+
+class Tally(Collector):
+    """A counter for the bet path: a plain dict increment (no lock, no label lookup), read at
+    scrape time. Safe because only the event-loop thread increments it."""
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...]) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, labelnames
+        self.counts: defaultdict[tuple[str, ...], int] = defaultdict(int)
+        REGISTRY.register(self)
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        fam = CounterMetricFamily(self.name, self.documentation, labels=list(self.labelnames))
+        for labels, value in list(self.counts.items()):
+            fam.add_metric(list(labels), value)
+        yield fam
+
+
+BETS = Tally("casino_bets", "Bets by table and result (accepted or the refusal code)", ("table", "result"))
 BET_ACK = Histogram("casino_bet_ack_seconds", "Bet received to durable acknowledgement",
                     buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
 ROUNDS = Counter("casino_rounds_total", "Rounds ended, by table and result", ["table", "result"])

@@ -6,6 +6,8 @@ settle its rounds and flush the journal, then let sync drain what it can, then c
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -102,8 +104,13 @@ class Edge:
 async def serve_async(config: EdgeConfig) -> None:
     edge = Edge(config)
     await edge.start()
+    # The replayed state is long-lived: keep it out of the collector's scans, and collect
+    # young objects less often, so that a full collection does not stall acknowledgements.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
     server = uvicorn.Server(uvicorn.Config(edge.app, host=config.http.host, port=config.http.port,
-                                           log_level="warning", lifespan="off", ws="websockets-sansio",
+                                           log_level="warning", lifespan="off", ws=os.environ.get("EDGE_WS_IMPL", "websockets-sansio"),
                                            ws_max_size=65_536, timeout_graceful_shutdown=5))
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import JSONResponse, Response
 
 from edge_agent.api import errors
+from edge_agent.api.fastpath import BetFastPath
 from edge_agent.api.auth import Authenticator
 from edge_agent.api.limits import BodyLimit
 from edge_agent.api.players import operator_router, player_router, public_router
@@ -65,4 +66,7 @@ def create_app(casino: Casino, *, extra_routers: list[APIRouter] | None = None) 
     async def ws(websocket: WebSocket) -> None:
         await player_socket(websocket, state)
 
+    # The bet route, answered ahead of the framework stack (see fastpath.py); it sits
+    # outermost, so the app keeps its own middleware for every other route.
+    app.add_middleware(BetFastPath, app_state=state, max_body=cfg.http.max_body_bytes)
     return app

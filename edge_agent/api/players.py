@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from edge_agent.api.auth import bearer
 from edge_agent.api.errors import ERROR_SCHEMA
+from edge_agent.api.fastpath import http_bet
 from edge_agent.domain.errors import DomainError
 
 BET_SCHEMA = {
@@ -75,23 +76,10 @@ def player_router(app_state: Any) -> APIRouter:
                         "description": "same key + same body -> same answer; same key + other body -> 409"}]},
         summary="Place a bet (acknowledged once durable)")
     async def place_bet(request: Request) -> Response:
-        psn = player(request)
-        body = await request.body()
-        try:
-            req = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise DomainError("malformed_json", "body is not valid JSON", 400) from None
-        if not isinstance(req, dict):
-            raise DomainError("invalid_request", "body must be a JSON object", 422)
-        key = request.headers.get("idempotency-key")
-        if key is not None:
-            if not 1 <= len(key) <= 128:
-                raise DomainError("invalid_request", "Idempotency-Key must be 1..128 characters", 422)
-            status, receipt = await casino.bet_idempotent(psn, key, body, req)
-            return _json(receipt, status)
-        receipt = await casino.bet(psn, req.get("table_id"), req.get("spot"), req.get("amount"),
-                                   rules_version=req.get("rules_version"), player_seed=req.get("player_seed", ""))
-        return _json(receipt, 201)
+        # Normally answered by edge_agent.api.fastpath before reaching here; same handler.
+        status, payload = await http_bet(app_state, request.headers.get("authorization"),
+                                         request.headers.get("idempotency-key"), await request.body())
+        return _json(payload, status)
 
     @r.get("/me", summary="Who am I at this edge (pseudonym, jurisdiction)")
     async def me(request: Request) -> Response:

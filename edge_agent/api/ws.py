@@ -56,10 +56,14 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
     async def writer() -> None:
         while True:
             msg = await out.get()
+            # Acks become durable a commit at a time: send all that are ready in one go.
+            while msg is not None:
+                await ws.send_text(msg.decode())
+                msg = out.get_nowait() if not out.empty() else b""
+                if msg == b"":
+                    break
             if msg is None:
                 return
-            # Coalesce whatever else is ready into one write burst.
-            await ws.send_text(msg.decode())
 
     async def pump_events() -> None:
         while True:
@@ -99,10 +103,10 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
             e, receipt = casino.place_bet(psn, b.get("table_id"), b.get("spot"), b.get("amount"),
                                           rules_version=b.get("rules_version"),
                                           player_seed=b.get("player_seed", ""))
-            M.BETS.labels(table=casino._metric_table(b.get("table_id")), result="accepted").inc()
+            M.BETS.counts[(casino._metric_table(b.get("table_id")), "accepted")] += 1
             return receipt, None
         except DomainError as err:
-            M.BETS.labels(table=casino._metric_table(b.get("table_id")), result=err.code).inc()
+            M.BETS.counts[(casino._metric_table(b.get("table_id")), err.code)] += 1
             return None, err.as_dict()
 
     tasks = [asyncio.create_task(writer()), asyncio.create_task(pump_events()),

@@ -59,5 +59,13 @@ class Ledger:
         for acct, amount in postings:
             self.balances[acct] += amount
 
+    def transfer(self, src: str, dst: str, amount: int) -> None:
+        """One balanced movement (the bet path's only shape): src -> dst."""
+        b = self.balances
+        if amount < 0 or (src != HOUSE and src != WORLD and b.get(src, 0) < amount):
+            raise LedgerError(f"transfer of {amount} from {src} would make it negative")
+        b[src] -= amount
+        b[dst] += amount
+
     def total(self) -> int:
         return sum(self.balances.values())

@@ -50,6 +50,7 @@ class Round:
     opened_ts: int
     closes_ts: int
     status: str = OPEN
+    opened_seq: int = 0
     bets: list[Bet] = field(default_factory=list)
     staked: dict[str, int] = field(default_factory=dict)  # per player
     spot_staked: dict[tuple[str, str], int] = field(default_factory=dict)  # per (player, spot)
@@ -153,6 +154,10 @@ class EdgeState:
         fn = self._dispatch.get(e["kind"])
         if fn is not None:
             fn(e["data"], e["ts"])
+            if e["kind"] == J.ROUND_OPENED:
+                r = self.tables[e["data"]["table_id"]].round
+                assert r is not None
+                r.opened_seq = e["seq"]
         self.seq, self.head = e["seq"], e["hash"]
 
     def _chain(self, d: dict[str, Any], ts: int) -> None:
@@ -178,7 +183,7 @@ class EdgeState:
         assert r is not None and r.n == d["n"] and r.chain_id == d["chain_id"]
         psn, amount = d["player"], d["amount"]
         bet = Bet(d["bet_id"], psn, d["table_id"], r.key, d["spot"], amount, d["player_seed"])
-        self.ledger.post([(L.cash(psn), -amount), (L.in_play(psn), amount)])
+        self.ledger.transfer(L.cash(psn), L.in_play(psn), amount)
         r.bets.append(bet)
         r.staked[psn] = r.staked.get(psn, 0) + amount
         r.spot_staked[(psn, bet.spot)] = r.spot_staked.get((psn, bet.spot), 0) + amount
@@ -203,7 +208,7 @@ class EdgeState:
         t = self.tables[d["table_id"]]
         for r in d["refunds"]:
             bet = self.bets.pop(r["bet_id"])
-            self.ledger.post([(L.in_play(bet.player), -r["amount"]), (L.cash(bet.player), r["amount"])])
+            self.ledger.transfer(L.in_play(bet.player), L.cash(bet.player), r["amount"])
         if t.round is not None and t.round.n == d["n"] and t.round.chain_id == d["chain_id"]:
             t.round = None
 
@@ -238,7 +243,7 @@ class EdgeState:
         self.deposits.setdefault(d["deposit_id"], "requested")
 
     def _deposit_credited(self, d: dict[str, Any], ts: int) -> None:
-        self.ledger.post([(L.WORLD, -d["amount"]), (L.cash(d["player"]), d["amount"])])
+        self.ledger.transfer(L.WORLD, L.cash(d["player"]), d["amount"])
         self.player(d["player"]).deposits.add(ts, d["amount"])
         self.deposits[d["deposit_id"]] = "credited"
 
@@ -247,18 +252,18 @@ class EdgeState:
 
     def _withdrawal_requested(self, d: dict[str, Any], ts: int) -> None:
         psn, amount = d["player"], d["amount"]
-        self.ledger.post([(L.cash(psn), -amount), (L.pending(psn), amount)])
+        self.ledger.transfer(L.cash(psn), L.pending(psn), amount)
         self.withdrawals[d["withdrawal_id"]] = Withdrawal(d["withdrawal_id"], psn, amount, "requested",
                                                           d.get("rail", ""))
 
     def _withdrawal_paid(self, d: dict[str, Any], ts: int) -> None:
         w = self.withdrawals[d["withdrawal_id"]]
-        self.ledger.post([(L.pending(w.player), -w.amount), (L.WORLD, w.amount)])
+        self.ledger.transfer(L.pending(w.player), L.WORLD, w.amount)
         w.status = "paid"
 
     def _withdrawal_released(self, d: dict[str, Any], ts: int) -> None:
         w = self.withdrawals[d["withdrawal_id"]]
-        self.ledger.post([(L.pending(w.player), -w.amount), (L.cash(w.player), w.amount)])
+        self.ledger.transfer(L.pending(w.player), L.cash(w.player), w.amount)
         w.status, w.reason = "released", d.get("reason", "")
 
     def _kyc(self, d: dict[str, Any], ts: int) -> None:

@@ -7,7 +7,27 @@ CREATE TABLE IF NOT EXISTS journal (
     prev TEXT    NOT NULL,
     hash TEXT    NOT NULL
 );
-CREATE INDEX IF NOT EXISTS journal_kind_ts ON journal(kind, ts);
+
+-- Where each round lies in the journal (written when it ends), so that a proof or a
+-- regulator's round lookup reads a seq range instead of scanning. No index on `journal`
+-- besides its key: every index is paid on the bet path.
+CREATE TABLE IF NOT EXISTS rounds (
+    table_id  TEXT NOT NULL,
+    chain_id  TEXT NOT NULL,
+    n         INTEGER NOT NULL,
+    game      TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,  -- round.opened
+    last_seq  INTEGER NOT NULL,  -- round.settled or round.voided
+    status    TEXT NOT NULL,     -- settled | voided
+    reason    TEXT,
+    PRIMARY KEY (table_id, chain_id, n)
+);
+CREATE TABLE IF NOT EXISTS chains (
+    table_id TEXT NOT NULL,
+    chain_id TEXT NOT NULL,
+    seq      INTEGER NOT NULL,   -- the fairness.chain entry
+    PRIMARY KEY (table_id, chain_id)
+);
 
 -- Seed chains: the secret top seed of each table's chain. Never leaves the edge; the
 -- journal carries only the commitment, and each round's seed is revealed at settlement.

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from contract import journal as J
+from contract.canonical import canonical_json_fast
 
 BUSY_TIMEOUT_MS = 5000
 MAX_BATCH = 4096
@@ -57,7 +58,7 @@ def _row_entry(row: tuple[int, int, str, str, str, str]) -> dict[str, Any]:
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return canonical_json_fast(obj).decode("utf-8")
 
 
 class JournalFailed(RuntimeError):
@@ -155,11 +156,16 @@ class JournalStore:
             t0 = time.perf_counter()
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
+                pending: list[tuple[Any, ...]] = []
                 for row, ops in batch:
                     if row is not None:
-                        self._conn.execute("INSERT INTO journal VALUES (?,?,?,?,?,?)", row)
-                    for sql, params in ops:
-                        self._conn.execute(sql, params)
+                        pending.append(row)
+                    if ops:
+                        # Side writes may read the rows before them: keep the order exact.
+                        self._insert(pending)
+                        for sql, params in ops:
+                            self._conn.execute(sql, params)
+                self._insert(pending)
                 self._conn.execute("COMMIT")  # fsync of the WAL: the durability point
             except BaseException as exc:  # noqa: BLE001 - any failure stops acknowledgements
                 self._failed = exc
@@ -177,6 +183,11 @@ class JournalStore:
                 self._notify(rows[-1][0], None)
             else:
                 self._notify(self.durable_seq, None)
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            self._conn.executemany("INSERT INTO journal VALUES (?,?,?,?,?,?)", rows)
+            rows.clear()
 
     def _notify(self, seq: int, err: BaseException | None) -> None:
         if self._loop is None or self._loop.is_closed():

@@ -1,0 +1,31 @@
+"""The bets benchmark runs end to end and prints the CONTRACT JSON line (figures are not
+asserted here: speed targets live in docs/BENCHMARKS.md, measured with RUN_SLOW=1)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def _bench(*args: str) -> dict:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.edge.bets", *args], capture_output=True, text=True,
+                         timeout=600, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_bets_benchmark_prints_contract_line():
+    line = _bench("--duration", "1", "--conns", "4")
+    assert line["bench"] == "bets"
+    assert line["ws_bets_per_s"] > 0 and line["http_bets_per_s"] > 0
+    assert line["ws_p99_ms"] >= line["ws_p50_ms"] > 0
+
+
+@pytest.mark.slow
+def test_bets_benchmark_full():
+    line = _bench("--duration", "10", "--conns", "64")
+    print(json.dumps(line))
+    assert line["ws_bets_per_s"] > 0
