@@ -58,6 +58,7 @@ class Casino:
         self._table_wakeup: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
+        self.notices: dict[str, list[dict[str, Any]]] = {}
         self._replay()
 
     # --- start-up and shutdown ----------------------------------------------------------------
@@ -221,9 +222,12 @@ class Casino:
                                                        "n": d["n"], "reason": d["reason"]})
         for psn in {b.player for b in bets}:
             refunded = sum(b.amount for b in bets if b.player == psn)
-            self.events.publish(f"player:{psn}", {"type": "refund", "table_id": d["table_id"], "n": d["n"],
-                                                  "amount": refunded, "reason": d["reason"],
-                                                  "balance": self.state.cash(psn)})
+            notice = {"type": "refund", "table_id": d["table_id"], "n": d["n"], "amount": refunded,
+                      "reason": d["reason"], "balance": self.state.cash(psn), "seq": e["seq"]}
+            self.events.publish(f"player:{psn}", notice)
+            if not self._running:
+                # Voided while nobody could be listening (start-up recovery): told at next connect.
+                self.notices.setdefault(psn, []).append(notice)
         M.ROUNDS.labels(table=d["table_id"], result="voided").inc()
 
     async def settle_round(self, table_id: str) -> dict[str, Any]:

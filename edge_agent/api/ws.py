@@ -112,7 +112,8 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
     tasks = [asyncio.create_task(writer()), asyncio.create_task(pump_events()),
              asyncio.create_task(reality_checks())]
     send({"type": "hello", "player": psn, "wallet": casino.wallet(psn),
-          "tables": [casino.table_view(t) for t in casino.state.tables]})
+          "tables": [casino.table_view(t) for t in casino.state.tables],
+          "notices": casino.notices.pop(psn, [])})
     try:
         while True:
             raw = await ws.receive_text()

@@ -28,6 +28,8 @@ async def test_open_round_is_voided_and_refunded_on_restart(tmp_path):
     assert last["data"]["reason"] == "edge_restart" and last["data"]["refunds"][0]["amount"] == 1_000
     assert c2.state.cash(psn) == 5_000 and c2.state.in_play(psn) == 0
     assert (await q.get())["type"] == "refund"
+    # A player who was not connected during recovery is told at the next connection.
+    assert c2.notices[psn][0]["reason"] == "edge_restart" and c2.notices[psn][0]["amount"] == 1_000
     await c2.stop()
     c2.close()
 
