@@ -130,3 +130,39 @@ async def test_kill_9_under_load_loses_no_acknowledged_bet(tmp_path: Path):
     assert report.ok, report.problems[:3]
     assert report.rounds_verified + report.rounds_voided > rounds
     assert any(e["kind"] == "round.voided" and e["data"]["reason"] == "edge_restart" for e in entries)
+
+
+async def test_sigterm_voids_open_rounds_and_flushes(tmp_path: Path):
+    """Kubernetes-style stop: SIGTERM, the edge voids what is still taking bets, flushes, exits 0."""
+    await _prefund(tmp_path)
+    port = free_port()
+    proc = _start(tmp_path, port)
+    try:
+        await _wait_healthy(port)
+        async with websockets.connect(f"ws://127.0.0.1:{port}/v1/ws?token={player_token(PLAYERS[0])}") as ws:
+            acked = None
+            for i in range(200):
+                await ws.send(json.dumps({"type": "bet", "req": i, "table_id": "roulette-1", "spot": "red",
+                                          "amount": 100}))
+                m = json.loads(await ws.recv())
+                while m["type"] not in ("bet.accepted", "bet.refused"):
+                    m = json.loads(await ws.recv())
+                if m["type"] == "bet.accepted":
+                    acked = m
+                    break
+                await asyncio.sleep(0.05)
+            assert acked is not None
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    store = JournalStore(tmp_path / "journal.db")
+    entries = list(store.iter_all())
+    store.close()
+    assert any(e["kind"] == "bet.placed" and e["data"]["bet_id"] == acked["bet_id"] for e in entries)
+    ended = [e for e in entries if e["kind"] in ("round.voided", "round.settled")
+             and e["data"]["n"] == acked["n"] and e["data"]["chain_id"] == acked["chain_id"]
+             and e["data"]["table_id"] == "roulette-1"]
+    assert len(ended) == 1
+    assert verify_entries(entries).ok
