@@ -95,7 +95,7 @@ class Casino:
         await self.store.durable(self.store.seq)
         self._running = True
         if run_tables:
-            for table_id in self.state.tables:
+            for table_id in (t.table_id for t in self.config.tables):
                 self._table_wakeup[table_id] = asyncio.Event()
                 self._tasks.append(asyncio.create_task(self._table_loop(table_id), name=f"table-{table_id}"))
 

@@ -274,6 +274,11 @@ class EdgeState:
 
     def _rules(self, d: dict[str, Any], ts: int) -> None:
         t = self.tables.get(d["table_id"])
+        if t is None:
+            # A table the journal knows but the configuration no longer runs (decommissioned):
+            # kept so its history replays; it takes no bets.
+            rules = RuleSet(d["version"], d["game"], Limits(**d["limits"]))
+            t = self.tables[d["table_id"]] = Table(spec=TableSpec(d["table_id"], rules), rules=rules, enabled=False)
         if t is not None:
             t.rules = RuleSet(d["version"], d["game"], Limits(**d["limits"]))
             t.rules_journaled = True

@@ -1,0 +1,1 @@
+"""Audit: export bundles, signed checkpoints, replicas."""
