@@ -1,0 +1,218 @@
+"""Concurrent viewers on one rung with transcoding running, late frames measured at receivers.
+
+    python -m benchmarks.media.viewers [--viewers 1000] [--procs 4] [--seconds 20] [--rung 1]
+
+The edge (MediaService, fan-out in this one process = one fan-out worker) serves WHEP; the
+studio (720p) and the ladder transcoder run as they would. Receivers are separate processes of
+real WHEP peers (aiortc: ICE, DTLS, SRTP keys), made lightweight after DTLS is up: RTP
+datagrams are counted from their clear-text header (sequence, timestamp, marker) without
+decryption or decoding; STUN/DTLS still go to aiortc. A frame is *late* when its last packet
+arrives more than 2 frame intervals (80 ms) after the best transit seen for that viewer; a
+frame never completed counts as late too. Last line: {"bench": "viewers", ...}.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import struct
+import time
+from typing import Any
+
+import httpx
+
+from benchmarks.media.harness import machine, start_edge
+from edge_agent.media.client import play
+
+FRAME_TICKS = 3600  # 90 kHz / 25 fps
+LATE_S = 0.080
+
+
+def _proc_cpu_s(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            parts = f.read().rsplit(")", 1)[1].split()
+        return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+class Counter:
+    """Per-viewer frame accounting from RTP headers."""
+
+    def __init__(self) -> None:
+        self.ts0: int | None = None
+        self.base: float | None = None
+        self.measuring = False
+        self.frames = self.late = self.packets = 0
+        self.first_d: int | None = None
+        self.last_d = 0
+        self.bytes = 0
+
+    def on_datagram(self, data: bytes, now: float) -> None:
+        if self.measuring:
+            self.packets += 1
+            self.bytes += len(data)
+        if not data[1] & 0x80:  # marker = last packet of a frame
+            return
+        ts = struct.unpack_from("!I", data, 4)[0]
+        if self.ts0 is None:
+            self.ts0 = ts
+        d = ((ts - self.ts0 + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)  # signed: tolerate a step back
+        offset = now - d / 90000
+        if self.base is None or offset < self.base:
+            self.base = offset
+        if self.measuring:
+            self.first_d = d if self.first_d is None else min(self.first_d, d)
+            self.last_d = d if self.frames == 0 else max(self.last_d, d)
+            self.frames += 1
+            if offset - self.base > LATE_S:
+                self.late += 1
+
+    def expected(self) -> int:
+        return 0 if self.first_d is None else (self.last_d - self.first_d) // FRAME_TICKS + 1
+
+
+def _lighten(player: Any, counter: Counter) -> bool:
+    """Divert RTP on the nominated pair's socket to the counter (STUN and DTLS stay with aioice)."""
+    receiver = next(t.receiver for t in player.pc.getTransceivers() if t.kind == "video")
+    conn = receiver.transport.transport._connection
+    pair = conn._nominated.get(1)
+    if pair is None:
+        return False
+    proto = pair.protocol
+    original = proto.datagram_received
+    clock = time.monotonic
+
+    def datagram_received(data: bytes, addr: Any) -> None:
+        if 127 < data[0] < 192 and not (191 < data[1] < 224):
+            counter.on_datagram(data, clock())
+        elif 127 < data[0] < 192:
+            return  # RTCP from the edge: not needed
+        else:
+            original(data, addr)
+
+    proto.datagram_received = datagram_received
+    return True
+
+
+async def _receiver(base: str, n: int, conc: int, ready: Any, go: Any, seconds: float, out: Any) -> None:
+    sem = asyncio.Semaphore(conc)
+    players: list[Any] = []
+    counters: list[Counter] = []
+    failures = 0
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=conc)) as http:
+        async def one() -> None:
+            nonlocal failures
+            async with sem:
+                try:
+                    p = await play(http, f"{base}/whep/t1", audio=False)
+                    for _ in range(400):
+                        if p.pc.connectionState == "connected":
+                            break
+                        await asyncio.sleep(0.05)
+                    c = Counter()
+                    if not _lighten(p, c):
+                        failures += 1
+                        return
+                    players.append(p)
+                    counters.append(c)
+                except Exception:  # noqa: BLE001 - counted, reported
+                    failures += 1
+
+        await asyncio.gather(*(one() for _ in range(n)))
+        ready.put((len(players), failures))
+        while not go.is_set():
+            await asyncio.sleep(0.05)
+        for c in counters:
+            c.measuring = True
+        cpu0 = time.process_time()
+        await asyncio.sleep(seconds)
+        cpu = time.process_time() - cpu0
+        for c in counters:
+            c.measuring = False
+        res = {"viewers": len(counters), "failures": failures,
+               "frames": sum(c.frames for c in counters), "late": sum(c.late for c in counters),
+               "expected": sum(c.expected() for c in counters), "bytes": sum(c.bytes for c in counters),
+               "packets": sum(c.packets for c in counters), "cpu_s": cpu,
+               "connected_at_end": sum(1 for p in players if p.pc.connectionState == "connected")}
+        out.put(res)
+        await asyncio.gather(*(p.pc.close() for p in players), return_exceptions=True)
+
+
+def receiver_main(base: str, n: int, conc: int, ready: Any, go: Any, seconds: float, out: Any) -> None:
+    asyncio.run(_receiver(base, n, conc, ready, go, seconds, out))
+
+
+async def run(viewers: int, procs: int, seconds: float, rung: int, conc: int, workers: int) -> dict[str, Any]:
+    edge = await start_edge(start_rung=rung, abr=False, audio=False, capacity=viewers + 10, workers=workers)
+    ctx = mp.get_context("spawn")
+    ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    per = [viewers // procs + (1 if i < viewers % procs else 0) for i in range(procs)]
+    ps = [ctx.Process(target=receiver_main, args=(edge.base, k, conc, ready, go, seconds, out), daemon=True)
+          for k in per if k]
+    t_connect = time.monotonic()
+    for p in ps:
+        p.start()
+    try:
+        loop = asyncio.get_running_loop()
+        got = [await loop.run_in_executor(None, ready.get, True, 600) for _ in ps]
+        connect_s = time.monotonic() - t_connect
+        connected = edge.service.viewer_count()
+        await asyncio.sleep(3)  # settle (GOP bursts of the last joiners)
+        tc = edge.service.tables["t1"]._transcoder
+        pids = {"transcoder": tc._proc.pid if tc and tc._proc else 0, "studio": edge.studio.pid if edge.studio else 0}
+        for w in edge.service.workers:
+            pids[f"worker{w.index}"] = w._proc.pid
+        cpu0 = {k: _proc_cpu_s(v) for k, v in pids.items()}
+        self0, wall0 = time.process_time(), time.monotonic()
+        go.set()
+        results = [await loop.run_in_executor(None, out.get, True, seconds + 120) for _ in ps]
+        wall = time.monotonic() - wall0
+        edge_cpu = (time.process_time() - self0) / wall  # serving process (and fan-out when workers=0)
+        cpu = {k: round((_proc_cpu_s(v) - cpu0[k]) / wall, 2) for k, v in pids.items()}
+    finally:
+        for p in ps:
+            p.join(30)
+            if p.is_alive():
+                p.terminate()
+        await edge.stop()
+    frames = sum(r["frames"] for r in results)
+    expected = sum(r["expected"] for r in results)
+    late = sum(r["late"] for r in results) + max(0, expected - frames)
+    n = sum(r["viewers"] for r in results)
+    return {
+        "bench": "viewers", "viewers": n, "requested": viewers, "failed_joins": sum(g[1] for g in got),
+        "edge_sessions": connected, "rung": rung,
+        "late_pct": round(100 * late / expected, 3) if expected else None,
+        "frames_expected": expected, "frames_received": frames,
+        "mbps_per_viewer": round(sum(r["bytes"] for r in results) * 8 / seconds / max(n, 1) / 1e6, 3),
+        "serving_process_cpu_cores": round(edge_cpu, 2),
+        "worker_cpu_cores": [cpu[k] for k in sorted(cpu) if k.startswith("worker")], "transcoder_cpu_cores": cpu["transcoder"],
+        "studio_cpu_cores": cpu["studio"],
+        "receivers_cpu_cores": round(sum(r["cpu_s"] for r in results) / seconds, 2),
+        "receivers_connected_at_end": sum(r["connected_at_end"] for r in results),
+        "us_cpu_per_packet_per_viewer": round(
+            (edge_cpu + sum(v for k, v in cpu.items() if k.startswith("worker"))) * wall * 1e6
+            / max(1, sum(r["packets"] for r in results)), 1),
+        "workers": workers,
+        "connect_s": round(connect_s, 1), "seconds": seconds, **machine(),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--viewers", type=int, default=1000)
+    p.add_argument("--procs", type=int, default=4)
+    p.add_argument("--seconds", type=float, default=20)
+    p.add_argument("--rung", type=int, default=1)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--workers", type=int, default=0, help="fan-out worker processes (0 = in the serving process)")
+    a = p.parse_args()
+    print(json.dumps(asyncio.run(run(a.viewers, a.procs, a.seconds, a.rung, a.concurrency, a.workers))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Media path of the edge: SRT ingest, decode once, ABR ladder encode, WHEP fan-out."""

@@ -1,0 +1,97 @@
+"""SRT ingest: an srt-live-transmit listener per table relays the feed to a loopback UDP socket,
+which PyAV demuxes through a file-like reader. A silence longer than the feed timeout ends the
+read (EOF), which is how the transcoder learns the feed is down."""
+from __future__ import annotations
+
+import ctypes
+import io
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+def _die_with_parent() -> None:
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class SrtListener:
+    """Keeps one `srt-live-transmit` listener running (restarted if it exits)."""
+
+    def __init__(self, port: int, latency_ms: int, udp_out: int, bind: str = "0.0.0.0") -> None:
+        self.port, self.latency_ms, self.udp_out, self.bind = port, latency_ms, udp_out, bind
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def ensure_running(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        if self._proc is not None:
+            log.warning("srt.listener_exited", port=self.port, rc=self._proc.returncode)
+        url = f"srt://{self.bind}:{self.port}?mode=listener&latency={self.latency_ms}"
+        self._proc = subprocess.Popen(
+            ["srt-live-transmit", "-q", "-a:yes", url, f"udp://127.0.0.1:{self.udp_out}"],
+            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,  # noqa: PLW1509 - one prctl call
+        )
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(2)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+
+
+class UdpFeed(io.RawIOBase):
+    """Datagrams as a byte stream for `av.open`; EOF after `timeout_s` of silence."""
+
+    def __init__(self, sock: socket.socket, first: bytes, timeout_s: float) -> None:
+        self._sock, self._pending, self._timeout = sock, first, timeout_s
+        self.stalled = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        if not self._pending:
+            if self.stalled:
+                return 0
+            self._sock.settimeout(self._timeout)
+            try:
+                self._pending = self._sock.recv(65536)
+            except (TimeoutError, OSError):
+                self.stalled = True
+                return 0
+        n = min(len(b), len(self._pending))
+        b[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def wait_for_data(sock: socket.socket, listener: SrtListener, poll_s: float,
+                  should_stop: Callable[[], bool]) -> bytes | None:
+    """Block until the first datagram of a (new) feed arrives; None if asked to stop."""
+    while not should_stop():
+        listener.ensure_running()
+        sock.settimeout(poll_s)
+        try:
+            return sock.recv(65536)
+        except TimeoutError:
+            continue
+    return None
+
+
+def bind_udp() -> tuple[socket.socket, int]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind(("127.0.0.1", 0))
+    return s, s.getsockname()[1]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,141 @@
+"""The media service the edge mounts: one TableMedia per configured table, WHEP sessions."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from fastapi import APIRouter
+
+from edge_agent.media import peer as peers
+from edge_agent.media.config import MediaConfig
+from edge_agent.media.session import ViewerSession
+from edge_agent.media.table import TableMedia
+from edge_agent.media.workers import WorkerHandle
+
+log = structlog.get_logger(__name__)
+CONNECT_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class Joined:
+    """A WHEP session just created (in this process or in a fan-out worker)."""
+
+    id: str
+    etag: str
+    answer_sdp: str
+
+
+class MediaService:
+    def __init__(self, config: MediaConfig, *, on_feed_up: Callable[[str], Awaitable[None]],
+                 on_feed_down: Callable[[str, str], Awaitable[None]],
+                 token_public_key_pem: str | None) -> None:
+        from edge_agent.media.whep import build_router
+
+        self.config = config
+        self.token_public_key_pem = token_public_key_pem
+        self.workers = [WorkerHandle(i, config, self._keyframe_for) for i in range(config.workers)]
+        forward = self._forward if self.workers else None
+        self.tables = {t.table_id: TableMedia(t, config, on_feed_up, on_feed_down, forward) for t in config.tables}
+        self._bitrates = [r.bitrate_kbps * 1000 for r in config.ladder]
+        self._pending: set[asyncio.Task[None]] = set()
+        self.router: APIRouter = build_router(self)
+
+    async def start(self) -> None:
+        peers.set_announce_addresses(self.config.announce_addresses)
+        for w in self.workers:
+            w.start()
+        for t in self.tables.values():
+            await t.start()
+        log.info("media.started", tables=list(self.tables))
+
+    async def stop(self) -> None:
+        for task in list(self._pending):
+            task.cancel()
+        await asyncio.gather(*self.tables_stop(), return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(None, w.stop) for w in self.workers), return_exceptions=True)
+
+    def _forward(self, msg: tuple[Any, ...]) -> None:
+        for w in self.workers:
+            w.send(msg)
+
+    def _keyframe_for(self, table_id: str) -> None:
+        t = self.tables.get(table_id)
+        if t is not None:
+            t.request_keyframe()
+
+    def tables_stop(self) -> list[Awaitable[None]]:
+        return [t.stop() for t in self.tables.values()]
+
+    def is_live(self, table_id: str) -> bool:
+        t = self.tables.get(table_id)
+        return t is not None and t.live
+
+    def viewer_count(self) -> int:
+        return sum(len(t.sessions) for t in self.tables.values()) + sum(len(w.sessions) for w in self.workers)
+
+    def has_capacity(self) -> bool:
+        return self.viewer_count() < self.config.viewer_capacity
+
+    async def open_session(self, table_id: str, offer_sdp: str) -> Joined:
+        """Answer a WHEP offer; the viewer joins the fan-out once DTLS is up. Raises peer.BadOffer."""
+        if self.workers:
+            worker = min(self.workers, key=lambda w: len(w.sessions))
+            sid, etag, sdp = await worker.offer(table_id, offer_sdp)
+            return Joined(sid, etag, sdp)
+        table = self.tables[table_id]
+        peer = await peers.answer(offer_sdp)
+        rung = min(self.config.start_rung, len(self.config.ladder) - 1)
+        session = ViewerSession(table_id, peer, rung, self._bitrates, table.request_keyframe, self.config.fps,
+                                self.config.abr_enabled)
+        table.sessions[session.id] = session
+        task = asyncio.create_task(self._connect(table, session))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return Joined(session.id, session.etag, peer.answer_sdp)
+
+    async def _connect(self, table: TableMedia, session: ViewerSession) -> None:
+        pc = session.peer.pc
+        up = asyncio.Event()
+        gone = asyncio.Event()
+
+        @pc.on("connectionstatechange")
+        def _state() -> None:
+            if pc.connectionState == "connected":
+                up.set()
+            elif pc.connectionState in ("failed", "closed"):
+                gone.set()
+
+        try:
+            if pc.connectionState != "connected":
+                await asyncio.wait_for(up.wait(), CONNECT_TIMEOUT_S)
+            if session.closed.is_set():
+                return
+            table.attach(session)
+            log.info("whep.viewer_connected", table=table.table_id, session=session.id, rung=session.rung)
+            await asyncio.wait([asyncio.ensure_future(gone.wait()), asyncio.ensure_future(session.closed.wait())],
+                               return_when=asyncio.FIRST_COMPLETED)
+        except TimeoutError:
+            log.info("whep.viewer_timeout", table=table.table_id, session=session.id)
+        finally:
+            await table.detach(session)
+
+    async def close_session(self, table_id: str, session_id: str) -> bool:
+        for w in self.workers:
+            if session_id in w.sessions:
+                w.send(("delete", session_id))
+                w.sessions.discard(session_id)
+                return True
+        table = self.tables.get(table_id)
+        session = table.sessions.get(session_id) if table else None
+        if session is None or table is None:
+            return False
+        await table.detach(session)
+        return True
+
+    def session(self, table_id: str, session_id: str) -> ViewerSession | None:
+        t = self.tables.get(table_id)
+        return t.sessions.get(session_id) if t else None

@@ -1,0 +1,178 @@
+"""One WHEP viewer: an aiortc peer for ICE/DTLS/RTCP, with the RTP hot path done here.
+
+Once DTLS is up, frames from the fan-out are numbered for this viewer (RtpStream), protected
+with aiortc's DTLS-derived SRTP session and sent straight on the nominated ICE pair's socket.
+aiortc's sender keeps running RTCP (we feed it the SR counters); its RTCP handler is wrapped so
+PLI, NACK, REMB and RR reach us, since aiortc ignores them on a pre-encoded path.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from aiortc import clock
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSrPacket,
+    unpack_remb_fci,
+)
+
+from edge_agent.media import metrics
+from edge_agent.media.abr import AbrController
+from edge_agent.media.fanout import EncodedFrame, RtpStream
+from edge_agent.media.peer import Peer
+
+log = structlog.get_logger(__name__)
+HISTORY = 256  # SRTP packets kept for NACK per viewer (~1-3 s; memory grows with viewers)
+
+
+class SenderPath:
+    """Sends already-numbered RTP packets of one aiortc sender on the wire (SRTP + sendto)."""
+
+    def __init__(self, peer: Peer, sender: Any) -> None:
+        self.sender = sender
+        self.stream = RtpStream(ssrc=sender._ssrc, payload_type=peer.payload_type(sender),
+                                seq=random.getrandbits(16), ts_offset=random.getrandbits(32))
+        self._srtp, self._ice = peer.transport_handles(sender)
+        self._history: list[bytes | None] = [None] * HISTORY
+
+    def send(self, payloads: list[bytes], pts: int) -> int:
+        pair = self._ice._nominated.get(1)
+        if pair is None:
+            return 0
+        sendto, addr, protect = pair.protocol.transport.sendto, pair.remote_addr, self._srtp.protect
+        first_seq = self.stream.seq
+        hist = self._history
+        sent = 0
+        for i, pkt in enumerate(self.stream.packets_for(payloads, pts)):
+            data = protect(pkt)
+            hist[(first_seq + i) % HISTORY] = data
+            sendto(data, addr)
+            sent += len(data)
+        # Keep aiortc's sender reports truthful (receivers use them for RTT and A/V sync).
+        s = self.sender
+        s._RTCRtpSender__ntp_timestamp = clock.current_ntp_time()
+        s._RTCRtpSender__rtp_timestamp = self.stream.last_ts
+        s._RTCRtpSender__packet_count = self.stream.packets
+        s._RTCRtpSender__octet_count = self.stream.octets
+        return sent
+
+    def resend(self, seq: int) -> None:
+        data = self._history[seq % HISTORY]
+        pair = self._ice._nominated.get(1)
+        # The stored packet is the SRTP one, so a retransmission is the same bytes again.
+        if data is not None and pair is not None and int.from_bytes(data[2:4], "big") == seq:
+            pair.protocol.transport.sendto(data, pair.remote_addr)
+
+
+class ViewerSession:
+    def __init__(self, table_id: str, peer: Peer, rung: int, bitrates_bps: list[int],
+                 on_keyframe_request: Callable[[], None], fps: int, abr_enabled: bool = True) -> None:
+        self.id = uuid.uuid4().hex
+        self.etag = f'"{uuid.uuid4().hex[:16]}"'
+        self.table_id, self.peer = table_id, peer
+        self.rung = self.target = rung
+        self.awaiting_key = True
+        self.late_frames = 0
+        self._late_reported = 0
+        self.abr = AbrController(bitrates_bps, rung=rung)
+        self._abr_enabled = abr_enabled
+        self._on_keyframe_request = on_keyframe_request
+        self.video: SenderPath | None = None
+        self.audio: SenderPath | None = None
+        self.bytes_sent = 0
+        self._bytes_mark, self._t_mark = 0, time.monotonic()
+        self._frame_interval = 1.0 / fps
+        self.closed = asyncio.Event()
+        self.rtt_s: float | None = None
+        self.loss = 0.0
+        self.jitter_s = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def activate(self) -> None:
+        """DTLS is up: take over the RTP path and hook RTCP."""
+        self.video = SenderPath(self.peer, self.peer.video)
+        self._hook(self.peer.video, video=True)
+        if self.peer.audio is not None:
+            self.audio = SenderPath(self.peer, self.peer.audio)
+            self._hook(self.peer.audio, video=False)
+        metrics.VIEWER_RUNG.labels(self.id).set(self.rung)
+
+    def _hook(self, sender: Any, video: bool) -> None:
+        original = sender._handle_rtcp_packet
+
+        async def handle(packet: Any) -> None:
+            await original(packet)  # RTT bookkeeping of the SRs it sent
+            if video:
+                self.on_rtcp(packet, sender._RTCRtpSender__rtt)
+
+        sender._handle_rtcp_packet = handle
+
+    # -- fan-out sink ----------------------------------------------------------------------
+    def send_frame(self, frame: EncodedFrame) -> None:
+        if self.video is not None:
+            self.bytes_sent += self.video.send(frame.payloads, frame.pts)
+
+    def send_audio(self, payload: bytes, pts48: int) -> None:
+        if self.audio is not None:
+            self.bytes_sent += self.audio.send([payload], pts48)
+
+    # -- feedback --------------------------------------------------------------------------
+    def on_rtcp(self, packet: Any, rtt_s: float | None) -> None:
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            for r in packet.reports:
+                if self.video is not None and r.ssrc == self.video.stream.ssrc:
+                    self.loss, self.jitter_s, self.rtt_s = r.fraction_lost / 256, r.jitter / 90000, rtt_s
+                    target = self.abr.on_receiver_report(self.loss, rtt_s)
+                    if self._abr_enabled:
+                        self.target = target
+                    self._observe()
+        elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK and self.video is not None:
+            for seq in packet.lost:
+                self.video.resend(seq)
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            # The shared encoders make the next frame an IDR on every rung; until then this
+            # viewer's deltas would only spread the corruption.
+            self.awaiting_key = True
+            self._on_keyframe_request()
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            try:
+                bitrate, _ = unpack_remb_fci(packet.fci)
+            except ValueError:
+                return
+            metrics.VIEWER_REMB.labels(self.id).set(bitrate)
+            target = self.abr.on_remb(bitrate)
+            if self._abr_enabled:
+                self.target = target
+
+    def _observe(self) -> None:
+        now = time.monotonic()
+        dt = now - self._t_mark
+        if dt > 0:
+            metrics.VIEWER_BITRATE.labels(self.id).set((self.bytes_sent - self._bytes_mark) * 8 / dt)
+        self._bytes_mark, self._t_mark = self.bytes_sent, now
+        metrics.VIEWER_LOSS.labels(self.id).set(self.loss)
+        metrics.VIEWER_JITTER.labels(self.id).set(self.jitter_s)
+        metrics.VIEWER_RUNG.labels(self.id).set(self.rung)
+        if self.late_frames > self._late_reported:
+            metrics.VIEWER_LATE.labels(self.id).inc(self.late_frames - self._late_reported)
+            self._late_reported = self.late_frames
+        if self.rtt_s is not None:
+            metrics.VIEWER_RTT.labels(self.id).set(self.rtt_s)
+
+    async def close(self) -> None:
+        if not self.closed.is_set():
+            self.closed.set()
+            metrics.forget_viewer(self.id)
+            await self.peer.pc.close()

@@ -1,0 +1,244 @@
+"""Decode once, scale to the ladder, encode every rung once, packetize every rung once.
+
+Runs in its own process per table (the event loop never waits on a codec). The parent gets
+messages over a pipe:
+  ("up",)                       first picture of a feed is encoded
+  ("down", reason)              the feed stopped (silence, or the stream ended)
+  ("v", rung, pts90k, key, [rtp payloads], encoded_bytes)
+  ("a", pts48k, opus_payload)
+  ("lat", capture_to_decoded_ms, encode_ms)   about once a second, when the picture carries a
+                                             capture timestamp (the studio's does)
+The parent may send ("keyframe",) (PLI from a viewer: IDR on every rung, so rungs stay aligned)
+and ("stop",).
+"""
+from __future__ import annotations
+
+import asyncio
+import fractions
+import multiprocessing as mp
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+import av
+import structlog
+from aiortc.codecs.h264 import H264Encoder
+
+from edge_agent.media.config import Rung
+from edge_agent.media.ingest import SrtListener, UdpFeed, bind_udp, now_ms, wait_for_data
+from edge_agent.media.timestamp import read_capture_ts
+
+log = structlog.get_logger(__name__)
+VIDEO_CLOCK, AUDIO_CLOCK = 90000, 48000
+
+
+def _rung_encoder(rung: Rung, fps: int, keyint: int) -> av.VideoCodecContext:
+    ctx = av.CodecContext.create("libx264", "w")
+    ctx.width, ctx.height, ctx.pix_fmt = rung.width, rung.height, "yuv420p"
+    ctx.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+    ctx.framerate = fractions.Fraction(fps, 1)
+    ctx.bit_rate = rung.bitrate_kbps * 1000
+    kb = rung.bitrate_kbps
+    ctx.options = {
+        "preset": "ultrafast", "tune": "zerolatency", "profile": "baseline", "threads": "1",
+        "g": str(keyint), "keyint_min": str(keyint), "bf": "0",
+        # In-band SPS/PPS on every IDR (a viewer may join at any keyframe); no scene-cut IDRs so
+        # keyframes stay aligned across rungs; VBV caps bursts to what the rung promises.
+        "x264-params": f"repeat-headers=1:scenecut=0:vbv-maxrate={kb}:vbv-bufsize={kb // 2}:nal-hrd=none",
+    }
+    ctx.open()
+    return ctx
+
+
+def _opus_encoder() -> av.AudioCodecContext:
+    ctx = av.CodecContext.create("libopus", "w")
+    ctx.sample_rate, ctx.layout, ctx.format = AUDIO_CLOCK, "stereo", "s16"
+    ctx.time_base = fractions.Fraction(1, AUDIO_CLOCK)
+    ctx.bit_rate = 64000
+    ctx.options = {"application": "lowdelay", "frame_duration": "20"}
+    ctx.open()
+    return ctx
+
+
+class Ladder:
+    """One decoded picture in, one packetized frame per rung out."""
+
+    def __init__(self, rungs: list[Rung], fps: int, keyint: int) -> None:
+        self.rungs = rungs
+        self.encoders = [_rung_encoder(r, fps, keyint) for r in rungs]
+        self.force_key = False
+
+    def encode(self, frame: av.VideoFrame, pts90: int) -> list[tuple[int, bool, list[bytes], int]]:
+        out = []
+        key = self.force_key
+        self.force_key = False
+        for i, (rung, enc) in enumerate(zip(self.rungs, self.encoders)):
+            scaled = frame if (frame.width, frame.height) == (rung.width, rung.height) and \
+                frame.format.name == "yuv420p" else frame.reformat(rung.width, rung.height, "yuv420p")
+            scaled.pts, scaled.time_base = pts90, fractions.Fraction(1, VIDEO_CLOCK)
+            scaled.pict_type = av.video.frame.PictureType.I if key else av.video.frame.PictureType.NONE
+            for pkt in enc.encode(scaled):
+                data = bytes(pkt)
+                payloads = H264Encoder._packetize(H264Encoder._split_bitstream(data))
+                out.append((i, bool(pkt.is_keyframe), payloads, len(data)))
+        return out
+
+
+def run(table_id: str, srt_port: int, latency_ms: int, rungs: list[dict[str, Any]], fps: int,
+        keyint: int, feed_timeout_ms: int, audio: bool, srt_bind: str, conn: Connection) -> None:
+    """Child-process main."""
+    ladder_rungs = [Rung(**r) for r in rungs]
+    sock, udp_port = bind_udp()
+    listener = SrtListener(srt_port, latency_ms, udp_port, srt_bind)
+    stop = threading.Event()
+    ladder_ref: list[Ladder | None] = [None]
+    send_lock = threading.Lock()
+
+    def send(msg: tuple[Any, ...]) -> None:
+        with send_lock:
+            conn.send(msg)
+
+    def control() -> None:
+        while not stop.is_set():
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                stop.set()
+                return
+            if msg[0] == "stop":
+                stop.set()
+            elif msg[0] == "keyframe" and ladder_ref[0] is not None:
+                ladder_ref[0].force_key = True
+
+    threading.Thread(target=control, daemon=True).start()
+    clock_origin = time.monotonic()
+    try:
+        while not stop.is_set():
+            first = wait_for_data(sock, listener, 0.25, stop.is_set)
+            if first is None:
+                break
+            feed = UdpFeed(sock, first, feed_timeout_ms / 1000)
+            up = False
+            reason = "feed lost"
+            try:
+                container = av.open(feed, mode="r", format="mpegts", options={
+                    "probesize": "65536", "analyzeduration": "300000", "fflags": "nobuffer"})
+            except (av.FFmpegError, EOFError) as exc:
+                log.warning("ingest.open_failed", table=table_id, error=str(exc))
+                continue
+            ladder = Ladder(ladder_rungs, fps, keyint)
+            ladder_ref[0] = ladder
+            opus = _opus_encoder() if audio else None
+            # Map stream time to one monotonic media clock so RTP timestamps continue across feeds.
+            v_off: float | None = None
+            a_next: int | None = None
+            frames_seen = 0
+            try:
+                streams = [s for s in container.streams if s.type in ("video", "audio")]
+                for packet in container.demux(streams):
+                    if stop.is_set():
+                        reason = "edge stopping"
+                        break
+                    try:
+                        frames = packet.decode()
+                    except av.FFmpegError:
+                        continue
+                    for frame in frames:
+                        if isinstance(frame, av.VideoFrame):
+                            t = frame.time if frame.time is not None else 0.0
+                            if v_off is None:
+                                v_off = (time.monotonic() - clock_origin) - t
+                            pts90 = int((t + v_off) * VIDEO_CLOCK)
+                            frames_seen += 1
+                            probe = frames_seen % fps == 0
+                            if probe:
+                                captured = read_capture_ts(frame)
+                                decoded_ms, t_enc = now_ms(), time.perf_counter()
+                            for rung, key, payloads, size in ladder.encode(frame, pts90):
+                                send(("v", rung, pts90, key, payloads, size))
+                                if not up and key:
+                                    up = True
+                                    send(("up",))
+                            if probe and captured is not None:
+                                send(("lat", decoded_ms - captured, (time.perf_counter() - t_enc) * 1000))
+                        elif opus is not None and isinstance(frame, av.AudioFrame) and up:
+                            if a_next is None:
+                                a_next = int((time.monotonic() - clock_origin) * AUDIO_CLOCK)
+                            frame.pts = None
+                            for pkt in opus.encode(frame):
+                                send(("a", a_next, bytes(pkt)))
+                                a_next += pkt.duration or 960
+            except (av.FFmpegError, EOFError) as exc:
+                reason = f"stream error: {exc}"
+            finally:
+                container.close()
+                if up:
+                    send(("down", reason))
+                ladder_ref[0] = None
+    finally:
+        listener.stop()
+        sock.close()
+
+
+class TranscoderProcess:
+    """Parent-side handle: spawns the child and delivers its messages on the event loop."""
+
+    def __init__(self, table_id: str, srt_port: int, latency_ms: int, rungs: list[Rung], fps: int,
+                 keyint: int, feed_timeout_ms: int, audio: bool, srt_bind: str,
+                 on_message: Callable[[tuple[Any, ...]], None]) -> None:
+        self.table_id = table_id
+        self._args = (table_id, srt_port, latency_ms, [r.model_dump() for r in rungs], fps, keyint,
+                      feed_timeout_ms, audio, srt_bind)
+        self._on_message = on_message
+        self._proc: Any = None
+        self._conn: Connection | None = None
+        self._last_key_request = 0.0
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._proc = ctx.Process(target=run, args=(*self._args, child), daemon=True,
+                                 name=f"transcode-{self.table_id}")
+        self._proc.start()
+        child.close()
+        self._conn = parent
+
+        def reader() -> None:
+            while True:
+                try:
+                    msg = parent.recv()
+                except (EOFError, OSError):
+                    return
+                try:
+                    loop.call_soon_threadsafe(self._on_message, msg)
+                except RuntimeError:  # loop closed
+                    return
+
+        threading.Thread(target=reader, daemon=True, name=f"transcode-rx-{self.table_id}").start()
+
+    def request_keyframe(self) -> None:
+        # Rate-limited: a PLI storm from many viewers must not turn every frame into an IDR.
+        now = time.monotonic()
+        if self._conn is not None and now - self._last_key_request > 1.0:
+            self._last_key_request = now
+            try:
+                self._conn.send(("keyframe",))
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.send(("stop",))
+            except OSError:
+                pass
+        if self._proc is not None:
+            self._proc.join(3)
+            if self._proc.is_alive():
+                self._proc.terminate()
+                self._proc.join(2)
+        if self._conn is not None:
+            self._conn.close()

@@ -1,0 +1,198 @@
+"""Fan-out worker processes (one per core): each owns its viewers' peers (ICE, DTLS, SRTP,
+sockets) and a copy of every table's fan-out. The serving process answers WHEP, spreads new
+viewers over workers (fewest viewers first) and forwards each encoded frame once per worker.
+
+Parent -> worker:  ("v", table, rung, pts, key, payloads, size) | ("a", table, pts, payload)
+                   | ("down", table) | ("offer", req, table, sdp) | ("delete", sid) | ("stop",)
+Worker -> parent:  ("answer", req, sid, etag, sdp) | ("error", req, message) | ("closed", sid)
+                   | ("keyframe", table)
+"""
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+import structlog
+
+from edge_agent.media import peer as peers
+from edge_agent.media.config import MediaConfig
+from edge_agent.media.fanout import EncodedFrame, TableFanout
+from edge_agent.media.session import ViewerSession
+
+log = structlog.get_logger(__name__)
+CONNECT_TIMEOUT_S = 15.0
+
+
+async def _worker(config: MediaConfig, conn: Connection) -> None:
+    loop = asyncio.get_running_loop()
+    peers.set_announce_addresses(config.announce_addresses)
+    fanouts = {t.table_id: TableFanout(len(config.ladder), late_after_s=1.0 / config.fps) for t in config.tables}
+    sessions: dict[str, tuple[str, ViewerSession]] = {}
+    bitrates = [r.bitrate_kbps * 1000 for r in config.ladder]
+    stop = asyncio.Event()
+    lock = threading.Lock()
+
+    def reply(msg: tuple[Any, ...]) -> None:
+        with lock:
+            conn.send(msg)
+
+    async def serve(table: str, session: ViewerSession) -> None:
+        pc = session.peer.pc
+        up, gone = asyncio.Event(), asyncio.Event()
+
+        @pc.on("connectionstatechange")
+        def _state() -> None:
+            if pc.connectionState == "connected":
+                up.set()
+            elif pc.connectionState in ("failed", "closed"):
+                gone.set()
+
+        try:
+            await asyncio.wait_for(up.wait(), CONNECT_TIMEOUT_S)
+            if not session.closed.is_set():
+                session.activate()
+                fanouts[table].add(session)
+                await asyncio.wait([asyncio.ensure_future(gone.wait()), asyncio.ensure_future(session.closed.wait())],
+                                   return_when=asyncio.FIRST_COMPLETED)
+        except TimeoutError:
+            pass
+        finally:
+            fanouts[table].remove(session)
+            sessions.pop(session.id, None)
+            await session.close()
+            reply(("closed", session.id))
+
+    async def offer(req: int, table: str, sdp: str) -> None:
+        try:
+            peer = await peers.answer(sdp)
+        except peers.BadOffer as exc:
+            reply(("error", req, str(exc)))
+            return
+        rung = min(config.start_rung, len(config.ladder) - 1)
+        session = ViewerSession(table, peer, rung, bitrates, lambda: reply(("keyframe", table)), config.fps,
+                                config.abr_enabled)
+        sessions[session.id] = (table, session)
+        reply(("answer", req, session.id, session.etag, peer.answer_sdp))
+        await serve(table, session)
+
+    def dispatch(msg: tuple[Any, ...]) -> None:
+        kind = msg[0]
+        if kind == "v":
+            _, table, rung, pts, key, payloads, size = msg
+            fanouts[table].push(EncodedFrame(rung, pts, key, payloads, size))
+        elif kind == "a":
+            _, table, pts, payload = msg
+            for t, s in sessions.values():
+                if t == table:
+                    s.send_audio(payload, pts)
+        elif kind == "down":
+            fanouts[msg[1]].clear()
+            for t, s in sessions.values():
+                if t == msg[1]:
+                    s.awaiting_key = True
+        elif kind == "offer":
+            asyncio.ensure_future(offer(msg[1], msg[2], msg[3]))
+        elif kind == "delete":
+            found = sessions.get(msg[1])
+            if found is not None:
+                asyncio.ensure_future(found[1].close())
+        elif kind == "stop":
+            stop.set()
+
+    def reader() -> None:
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                loop.call_soon_threadsafe(stop.set)
+                return
+            loop.call_soon_threadsafe(dispatch, msg)
+
+    threading.Thread(target=reader, daemon=True).start()
+    await stop.wait()
+    await asyncio.gather(*(s.close() for _, s in list(sessions.values())), return_exceptions=True)
+
+
+def run_worker(config_json: str, conn: Connection) -> None:
+    asyncio.run(_worker(MediaConfig.model_validate_json(config_json), conn))
+
+
+class WorkerHandle:
+    """Parent side of one worker."""
+
+    def __init__(self, index: int, config: MediaConfig, on_keyframe: Any) -> None:
+        self.index = index
+        self.sessions: set[str] = set()
+        self._config = config
+        self._on_keyframe = on_keyframe
+        self._pending: dict[int, asyncio.Future[tuple[str, str, str]]] = {}
+        self._req = 0
+        self._lock = threading.Lock()
+        self._proc: Any = None
+        self._conn: Connection | None = None
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._proc = ctx.Process(target=run_worker, args=(self._config.model_dump_json(), child), daemon=True,
+                                 name=f"fanout-{self.index}")
+        self._proc.start()
+        child.close()
+        self._conn = parent
+
+        def reader() -> None:
+            while True:
+                try:
+                    msg = parent.recv()
+                except (EOFError, OSError):
+                    return
+                try:
+                    loop.call_soon_threadsafe(self._on_reply, msg)
+                except RuntimeError:
+                    return
+
+        threading.Thread(target=reader, daemon=True).start()
+
+    def _on_reply(self, msg: tuple[Any, ...]) -> None:
+        kind = msg[0]
+        if kind == "answer":
+            fut = self._pending.pop(msg[1], None)
+            self.sessions.add(msg[2])
+            if fut is not None and not fut.done():
+                fut.set_result((msg[2], msg[3], msg[4]))
+        elif kind == "error":
+            fut = self._pending.pop(msg[1], None)
+            if fut is not None and not fut.done():
+                fut.set_exception(peers.BadOffer(msg[2]))
+        elif kind == "closed":
+            self.sessions.discard(msg[1])
+        elif kind == "keyframe":
+            self._on_keyframe(msg[1])
+
+    def send(self, msg: tuple[Any, ...]) -> None:
+        if self._conn is not None:
+            with self._lock:
+                try:
+                    self._conn.send(msg)
+                except OSError:
+                    pass
+
+    async def offer(self, table: str, sdp: str) -> tuple[str, str, str]:
+        self._req += 1
+        fut: asyncio.Future[tuple[str, str, str]] = asyncio.get_running_loop().create_future()
+        self._pending[self._req] = fut
+        self.send(("offer", self._req, table, sdp))
+        return await asyncio.wait_for(fut, 30)
+
+    def stop(self) -> None:
+        self.send(("stop",))
+        if self._proc is not None:
+            self._proc.join(5)
+            if self._proc.is_alive():
+                self._proc.terminate()
+        if self._conn is not None:
+            self._conn.close()

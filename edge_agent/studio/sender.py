@@ -1,0 +1,131 @@
+"""The studio encoder: render, encode H.264 + AAC, mux MPEG-TS to UDP loopback, srt-live-transmit
+(caller) carries it to the edge. PyAV wheels have no SRT, hence the helper process."""
+from __future__ import annotations
+
+import ctypes
+import fractions
+import math
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import av
+import numpy as np
+import structlog
+
+from edge_agent.studio.render import TableRenderer
+
+log = structlog.get_logger(__name__)
+
+OverlaySource = Callable[[], str | None]
+
+
+def _die_with_parent() -> None:
+    # srt-live-transmit must not outlive the simulator (else the edge sees a live but silent feed).
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def caller_url(srt_url: str, latency_ms: int | None) -> str:
+    parts = urlsplit(srt_url)
+    q = dict(parse_qsl(parts.query))
+    q.setdefault("mode", "caller")
+    if latency_ms is not None:
+        q.setdefault("latency", str(latency_ms))
+    return urlunsplit(("srt", parts.netloc, parts.path, urlencode(q), ""))
+
+
+def run_studio(
+    table_id: str,
+    srt_url: str,
+    overlay_source: OverlaySource | None = None,
+    fps: int = 25,
+    *,
+    width: int = 1280,
+    height: int = 720,
+    bitrate_kbps: int = 4000,
+    latency_ms: int | None = 40,
+    duration_s: float | None = None,
+    audio: bool = True,
+) -> None:
+    """Stream the simulated table to `srt_url` (e.g. "srt://edge:9000") until `duration_s` or SIGTERM."""
+    udp_port = free_udp_port()
+    relay = subprocess.Popen(
+        ["srt-live-transmit", "-q", "-a:yes", f"udp://127.0.0.1:{udp_port}", caller_url(srt_url, latency_ms)],
+        stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,  # noqa: PLW1509 - one prctl call
+    )
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    time.sleep(0.2)  # let the relay bind its UDP input
+    out = av.open(
+        f"udp://127.0.0.1:{udp_port}?pkt_size=1316", mode="w", format="mpegts",
+        options={"flush_packets": "1", "omit_video_pes_length": "0"},
+    )
+    try:
+        v = out.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = width, height, "yuv420p"
+        v.bit_rate = bitrate_kbps * 1000
+        v.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(fps), "bf": "0",
+                     "x264-params": "repeat-headers=1"}
+        v.codec_context.time_base = fractions.Fraction(1, fps)
+        a = None
+        if audio:
+            a = out.add_stream("aac", rate=48000)
+            a.layout = "stereo"
+            a.bit_rate = 96000
+        renderer = TableRenderer(table_id, width, height)
+        log.info("studio.start", table=table_id, srt=srt_url, fps=fps)
+        t0 = time.monotonic()
+        samples = 0
+        i = 0
+        while not stop and (duration_s is None or i < duration_s * fps):
+            deadline = t0 + i / fps
+            delay = deadline - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -1.0:  # fell behind (CPU starved): skip ahead instead of bursting
+                t0 = time.monotonic() - i / fps
+            overlay = overlay_source() if overlay_source else None
+            frame = renderer.render(i, int(time.time() * 1000), overlay)
+            frame.pts = i
+            frame.time_base = fractions.Fraction(1, fps)
+            for pkt in v.encode(frame):
+                out.mux(pkt)
+            if a is not None:
+                # AAC wants 1024-sample frames: emit as many as the video clock has reached.
+                while samples < (i + 1) * 48000 // fps:
+                    t = (samples + np.arange(1024)) / 48000
+                    tone = (0.1 * np.sin(2 * math.pi * 440 * t) * 32767).astype(np.int16)
+                    af = av.AudioFrame.from_ndarray(np.vstack([tone, tone]).reshape(1, -1), format="s16",
+                                                    layout="stereo")
+                    af.sample_rate, af.pts = 48000, samples
+                    af.time_base = fractions.Fraction(1, 48000)
+                    for pkt in a.encode(af):
+                        out.mux(pkt)
+                    samples += 1024
+            i += 1
+    finally:
+        try:
+            out.close()
+        except Exception as exc:  # noqa: BLE001 - best effort on shutdown
+            log.debug("studio.close_failed", error=str(exc))
+        relay.terminate()
+        try:
+            relay.wait(2)
+        except subprocess.TimeoutExpired:
+            relay.kill()
+        log.info("studio.stop", table=table_id, frames=i if "i" in locals() else 0)
