@@ -1,0 +1,93 @@
+"""Control-plane configuration: one YAML file mapped onto pydantic models."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class HttpConfig(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
+
+
+class NatsConfig(BaseModel):
+    url: str | None = None  # None: no bus (HTTP only, e.g. API tests)
+    user: str | None = None
+    password: str | None = None
+    token: str | None = None
+    durable: str = "control-plane"
+    fetch_batch: int = 100
+    ack_wait_s: float = 30.0  # an unacknowledged entry (crash between commit and ack) comes back after this
+    duplicate_window_s: float = 120.0
+
+
+class AmlConfig(BaseModel):
+    """Thresholds in integer minor units per currency (AMLD4 art. 11(d), 31 CFR 1021.311/313/320)."""
+
+    cdd_threshold: dict[str, int] = Field(default_factory=lambda: {"EUR": 200_000})
+    cdd_window_s: int = 24 * 3600  # operations within this window are "linked"
+    ctr_threshold: dict[str, int] = Field(default_factory=lambda: {"USD": 1_000_000})
+    sar_threshold: dict[str, int] = Field(default_factory=lambda: {"USD": 500_000})
+    gaming_day_start_hour_utc: int = Field(6, ge=0, le=23)
+    structuring_margin_pct: int = Field(10, ge=1, le=50)  # "just under" = within this % below
+    structuring_count: int = Field(3, ge=2)
+    structuring_window_s: int = 24 * 3600
+
+
+class BankRailConfig(BaseModel):
+    enabled: bool = True
+    state_path: Path | None = None  # the simulated bank's own books (survive our restarts)
+
+
+class CryptoRailConfig(BaseModel):
+    enabled: bool = True
+    state_path: Path | None = None
+    confirmations: int = Field(3, ge=1)
+    block_interval_s: float = Field(2.0, gt=0)
+
+
+class RailsConfig(BaseModel):
+    bank: BankRailConfig = Field(default_factory=BankRailConfig)
+    crypto: CryptoRailConfig = Field(default_factory=CryptoRailConfig)
+
+
+class PspConfig(BaseModel):
+    state_path: Path | None = None
+    decline_methods: list[str] = Field(default_factory=lambda: ["declined_card"])
+
+
+class KycConfig(BaseModel):
+    vendor: str = "simulated"
+    vendor_delay_s: float = Field(2.0, ge=0)
+    callback_secret: str = "dev-kyc-callback-secret"
+
+
+class ControlPlaneConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    database_url: str = "sqlite:///var/control-plane/control-plane.db"
+    data_dir: Path = Path("var/control-plane")
+    migrate_on_start: bool = True
+    nats: NatsConfig = Field(default_factory=NatsConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    token_signing_key_path: Path = Path("var/control-plane/token-signing.pem")
+    bootstrap_secret: str | None = None  # lets POST /v1/tokens work before any operator token exists
+    token_ttl_s: int = 3600
+    heartbeat_timeout_s: float = 10.0  # an edge without a heartbeat this long is not discovered
+    auto_register_edges: bool = True  # a heartbeat from an unknown edge registers it
+    processor_interval_s: float = 0.5
+    aml: AmlConfig = Field(default_factory=AmlConfig)
+    rails: RailsConfig = Field(default_factory=RailsConfig)
+    psp: PspConfig = Field(default_factory=PspConfig)
+    kyc: KycConfig = Field(default_factory=KycConfig)
+
+    def state_path(self, configured: Path | None, name: str) -> Path:
+        return configured if configured is not None else self.data_dir / name
+
+
+def load_config(path: Path) -> ControlPlaneConfig:
+    raw: Any = yaml.safe_load(Path(path).read_text()) or {}
+    return ControlPlaneConfig.model_validate(raw)

@@ -1,0 +1,203 @@
+"""Composition of the control plane: storage, services, NATS bus, background loops, HTTP app.
+
+    cp = ControlPlane(config)          # cp.app is the FastAPI app
+    await cp.start()                   # migrations, streams, consumers, loops
+    ...
+    await cp.stop()
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy import select, update
+
+from contract import tokens
+from control_plane import keys
+from control_plane.bus import Bus
+from control_plane.checkpoints import CheckpointService
+from control_plane.config import ControlPlaneConfig
+from control_plane.db.engine import make_engine, migrate
+from control_plane.db.models import commands
+from control_plane.journal_apply import JournalApplier
+from control_plane.kyc.service import KycService
+from control_plane.kyc.vendor import KycVendor, SimulatedKycVendor
+from control_plane.metrics import Metrics
+from control_plane.processor import Processor
+from control_plane.psp import PaymentProvider, SimulatedPsp
+from control_plane.rails import PayoutRail, SimulatedBankRail, SimulatedCryptoRail
+from control_plane.registry import Registry
+from control_plane.util import now_ms
+
+log = structlog.get_logger("control_plane")
+
+
+def default_rails(config: ControlPlaneConfig) -> dict[str, PayoutRail]:
+    rails: dict[str, PayoutRail] = {}
+    r = config.rails
+    if r.bank.enabled:
+        rails["bank"] = SimulatedBankRail(config.state_path(r.bank.state_path, "rail-bank.db"))
+    if r.crypto.enabled:
+        rails["crypto"] = SimulatedCryptoRail(config.state_path(r.crypto.state_path, "rail-crypto.db"),
+                                              r.crypto.confirmations, r.crypto.block_interval_s)
+    return rails
+
+
+class ControlPlane:
+    def __init__(self, config: ControlPlaneConfig, *, rails: Mapping[str, PayoutRail] | None = None,
+                 psp: PaymentProvider | None = None, vendor: KycVendor | None = None) -> None:
+        from control_plane.app import build_app
+
+        self.config = config
+        self.metrics = Metrics()
+        self.engine = make_engine(config.database_url)
+        self.signing_key = keys.load_or_create(config.token_signing_key_path)
+        self.public_pem = tokens.public_pem(self.signing_key)
+        self.registry = Registry(self.engine, self.metrics, config.heartbeat_timeout_s, config.auto_register_edges)
+        self.applier = JournalApplier(self.engine, self.metrics)
+        self.checkpoints = CheckpointService(self.engine, self.metrics)
+        self.kyc = KycService(self.engine)
+        self.rails: Mapping[str, PayoutRail] = rails if rails is not None else default_rails(config)
+        self.psp: PaymentProvider = psp or SimulatedPsp(config.state_path(config.psp.state_path, "psp.db"),
+                                                        config.psp.decline_methods)
+        self._vendor_given = vendor
+        self.processor = Processor(self.engine, config, self.metrics, self.rails, self.psp, vendor, self.wake_publisher)
+        self.bus: Bus | None = None
+        self.app = build_app(self)
+        self._work = asyncio.Event()
+        self._publish = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.config.migrate_on_start:
+            await asyncio.to_thread(migrate, self.engine)
+        self._work, self._publish = asyncio.Event(), asyncio.Event()
+        if self._vendor_given is None and self.config.kyc.vendor == "simulated":
+            self.processor.vendor = SimulatedKycVendor(self._deliver_kyc_webhook, self.config.kyc.callback_secret,
+                                                       self.config.kyc.vendor_delay_s)
+        if self.config.nats.url:
+            self.bus = Bus(self.config.nats, self.engine, self.metrics, self.applier, self.checkpoints,
+                           self.registry, self._on_applied)
+            await self.bus.start()
+        self._tasks = [asyncio.create_task(self._processor_loop(), name="cp-processor"),
+                       asyncio.create_task(self._publisher_loop(), name="cp-publisher")]
+        self._started = True
+        self._work.set()
+        self._publish.set()
+        log.info("control plane started", db=self.engine.url.render_as_string(hide_password=True),
+                 nats=self.config.nats.url)
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
+        self._tasks = []
+        if self.bus is not None:
+            await self.bus.stop()
+            self.bus = None
+        if self.processor.vendor is not None:
+            await self.processor.vendor.close()
+        self._started = False
+        self.engine.dispose()
+        log.info("control plane stopped")
+
+    def close_adapters(self) -> None:
+        """Close the simulated external systems (only when this process owns them)."""
+        for r in self.rails.values():
+            getattr(r, "close", lambda: None)()
+        getattr(self.psp, "close", lambda: None)()
+
+    # --- wake-ups ---------------------------------------------------------------------------------
+
+    def _on_applied(self, work: bool, cmds: bool) -> None:
+        if work:
+            self._work.set()
+        if cmds:
+            self._publish.set()
+
+    def wake_processor(self) -> None:
+        self._work.set()
+
+    def wake_publisher(self) -> None:
+        self._publish.set()
+
+    async def _processor_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._work.wait(), self.config.processor_interval_s)
+            except TimeoutError:
+                pass
+            self._work.clear()
+            try:
+                await self.processor.run_once()
+                await asyncio.to_thread(self.checkpoints.check_pending)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the loop must survive; state is in the database
+                self.metrics.errors.labels("processor").inc()
+                log.error("processor pass failed", error=repr(exc))
+                await asyncio.sleep(0.5)
+
+    async def _publisher_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._publish.wait(), 1.0)
+            except TimeoutError:
+                pass
+            self._publish.clear()
+            try:
+                await self.publish_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - NATS away: stays in the outbox, retried
+                self.metrics.errors.labels("publish").inc()
+                log.warning("command publish failed", error=repr(exc))
+                await asyncio.sleep(0.5)
+
+    async def publish_pending(self) -> int:
+        if self.bus is None or self.bus.js is None:
+            return 0
+
+        def _pending() -> list[Any]:
+            with self.engine.connect() as c:
+                return list(c.execute(select(commands.c.id, commands.c.edge_id, commands.c.type, commands.c.body)
+                                      .where(commands.c.published_ts.is_(None))
+                                      .order_by(commands.c.created_ts, commands.c.id).limit(500)).all())
+
+        def _mark(ids: list[str]) -> None:
+            with self.engine.begin() as c:
+                c.execute(update(commands).where(commands.c.id.in_(ids)).values(published_ts=now_ms()))
+
+        rows = await asyncio.to_thread(_pending)
+        done: list[str] = []
+        try:
+            for r in rows:
+                # Nats-Msg-Id = command id: a re-publish after a crash is dropped by JetStream,
+                # and the edge applies each id once anyway.
+                await self.bus.publish_command(r.edge_id, r.id, r.body)
+                self.metrics.commands_published.labels(r.type).inc()
+                done.append(r.id)
+        finally:
+            if done:
+                await asyncio.to_thread(_mark, done)
+        if len(rows) == 500:
+            self._publish.set()
+        return len(done)
+
+    # --- KYC vendor webhook, delivered through the HTTP endpoint ------------------------------------
+
+    async def _deliver_kyc_webhook(self, body: bytes, signature: str) -> None:
+        transport = httpx.ASGITransport(app=self.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://control-plane") as client:
+            r = await client.post("/v1/kyc/callback", content=body,
+                                  headers={"X-Signature": signature, "Content-Type": "application/json"})
+            if r.status_code >= 500:
+                raise RuntimeError(f"callback failed: {r.status_code}")
+        self._publish.set()
