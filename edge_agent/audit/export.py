@@ -1,9 +1,16 @@
-"""Regulator export bundles from a journal file (live or restored), read-only."""
+"""Regulator export bundles (CONTRACT section 5) from a journal file, live or restored, read-only.
+
+Identity: `edge_id`/`jurisdiction` given by the caller, else kv `edge.id`/`edge.jurisdiction`
+(written by the edge at start), else the jurisdiction the journal's entries state, else
+"unknown". Only committed entries are read, through a read-only connection: safe on a live
+journal next to the writer and on a Litestream-restored copy.
+"""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 
@@ -14,9 +21,16 @@ def _identity(conn: sqlite3.Connection) -> tuple[str, str]:
     kv = dict(conn.execute("SELECT key, value FROM kv WHERE key IN ('edge.id', 'edge.jurisdiction')").fetchall())
     jur = kv.get("edge.jurisdiction")
     if jur is None:
-        row = conn.execute("SELECT data FROM journal WHERE kind = 'player.registered' LIMIT 1").fetchone()
-        jur = orjson.loads(row[0])["jurisdiction"] if row else "unknown"
-    return kv.get("edge.id", "unknown"), jur
+        # No identity in kv (an edge that predates it): the jurisdiction its journal states.
+        row = conn.execute("SELECT data FROM journal WHERE kind = 'player.registered' ORDER BY seq LIMIT 1").fetchone()
+        jur = orjson.loads(row[0]).get("jurisdiction", "unknown") if row else "unknown"
+    edge_id = kv.get("edge.id")
+    if edge_id is None:
+        # bet ids are f"{edge_id}-{seq}" of their own entry
+        row = conn.execute("SELECT seq, data FROM journal WHERE kind = 'bet.placed' ORDER BY seq LIMIT 1").fetchone()
+        bet_id = orjson.loads(row[1]).get("bet_id", "") if row else ""
+        edge_id = bet_id[: -len(f"-{row[0]}")] if row and bet_id.endswith(f"-{row[0]}") else "unknown"
+    return edge_id, jur
 
 
 def export_bundle(db_path: str | Path, out_dir: str | Path, *, edge_id: str | None = None,
@@ -27,9 +41,10 @@ def export_bundle(db_path: str | Path, out_dir: str | Path, *, edge_id: str | No
     try:
         known_id, known_jur = _identity(conn)
         # A time range becomes the seq range it covers: bundles are always contiguous.
+        # (ts never decreases along the journal, so the entries of a time window are contiguous.)
         if from_ts is not None:
             row = conn.execute("SELECT MIN(seq) FROM journal WHERE ts >= ?", (from_ts,)).fetchone()
-            from_seq = max(from_seq or 1, row[0] or 1)
+            from_seq = max(from_seq or 1, row[0] if row[0] is not None else 1 << 62)
         if to_ts is not None:
             row = conn.execute("SELECT MAX(seq) FROM journal WHERE ts <= ?", (to_ts,)).fetchone()
             to_seq = min(to_seq if to_seq is not None else 1 << 62, row[0] or 0)

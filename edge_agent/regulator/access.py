@@ -1,0 +1,63 @@
+"""Authorisation of regulator tokens and the journal record of every regulator query."""
+from __future__ import annotations
+
+from typing import Any
+
+from contract import tokens
+
+REGULATOR_QUERY = "regulator.query"  # regulator, jurisdiction, route, params, status
+
+
+class AccessDenied(Exception):
+    def __init__(self, status: int, code: str, message: str, principal: tokens.Principal | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.principal = status, code, message, principal
+
+
+def authorize(public_key_pem: str | None, jurisdiction: str, token: str | None) -> tokens.Principal:
+    """A regulator token of this edge's jurisdiction, else AccessDenied (401 or 403)."""
+    if not token:
+        raise AccessDenied(401, "unauthorized", "missing bearer token")
+    if not public_key_pem:
+        raise AccessDenied(401, "unauthorized", "this edge has no token key configured")
+    try:
+        p = tokens.verify(public_key_pem, token)
+    except tokens.TokenError as exc:
+        raise AccessDenied(401, "unauthorized", f"invalid token: {exc}") from exc
+    if p.role != "regulator":
+        raise AccessDenied(403, "forbidden", "a regulator token is required", p)
+    if p.jurisdiction != jurisdiction:
+        raise AccessDenied(403, "forbidden", f"this edge belongs to jurisdiction {jurisdiction}", p)
+    return p
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, bool) or v is None or isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        return str(v)  # the journal holds no floats
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return str(v)[:200]
+
+
+def record_query(casino: Any, principal: tokens.Principal, route: str, params: dict[str, Any],
+                 status: int) -> dict[str, Any]:
+    """Journal one regulator query (who, what, when: the entry's ts). Not yet durable.
+
+    `params` must name players by pseudonym only: the journal never holds personal data.
+    """
+    return casino._append(REGULATOR_QUERY, {
+        "regulator": principal.sub, "jurisdiction": principal.jurisdiction, "route": route,
+        "params": _clean(params), "status": int(status),
+    })
+
+
+async def journal_query(casino: Any, principal: tokens.Principal, route: str, params: dict[str, Any],
+                        status: int = 200) -> dict[str, Any]:
+    """Journal a regulator query and wait until it is durable (answer only what is recorded)."""
+    e = record_query(casino, principal, route, params, status)
+    await casino.store.durable(e["seq"])
+    return e
