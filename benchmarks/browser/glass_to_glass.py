@@ -1,0 +1,77 @@
+"""Glass-to-glass latency in Chromium: studio capture clock drawn in the picture -> the browser.
+
+    python -m benchmarks.browser.glass_to_glass [--seconds 20] [--warmup 3]
+
+Runs a real edge with its media path (studio simulator -> SRT -> transcode -> WHEP) on loopback,
+opens the player page in headless Debian Chromium, and for every displayed frame reads the
+capture timestamp blocks back from the picture (requestVideoFrameCallback + canvas) and compares
+them with the browser's clock at the frame's expected display time. Last line: the JSON result.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from contract import tokens
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, EdgeProc
+
+
+def percentile(xs: list[float], p: float) -> float:
+    s = sorted(xs)
+    k = (len(s) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--warmup", type=float, default=3.0)
+    a = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    key = tokens.new_signing_key()
+    with tempfile.TemporaryDirectory() as tmp:
+        edge = EdgeProc(Path(tmp), key, media=True)
+        try:
+            edge.fund("bench", 10_000)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.goto(edge.page_url("bench"))
+                page.wait_for_function("() => window.__casino.videoStats?.state === 'playing'", timeout=30_000)
+                page.evaluate("() => { window.__casino.video.readIntervalMs = 0; }")
+                time.sleep(a.warmup)
+                start = page.evaluate("() => ({n: window.__casino.videoStats.g2g.length,"
+                                      " f: window.__casino.videoStats.framesDecoded})")
+                time.sleep(a.seconds)
+                res = page.evaluate("() => ({g2g: window.__casino.videoStats.g2g,"
+                                    " f: window.__casino.videoStats.framesDecoded,"
+                                    " dropped: window.__casino.videoStats.framesDropped || 0,"
+                                    " w: window.__casino.videoStats.frameWidth,"
+                                    " h: window.__casino.videoStats.frameHeight})")
+                browser.close()
+        finally:
+            edge.stop()
+    samples = res["g2g"][start["n"]:]
+    if len(samples) < 10:
+        print(json.dumps({"bench": "browser_glass_to_glass", "error": "too few frames read",
+                          "samples": len(samples)}))
+        sys.exit(1)
+    frames = res["f"] - start["f"]
+    print(f"{len(samples)} frames with a readable capture clock over {a.seconds:.0f} s "
+          f"({frames / a.seconds:.1f} fps decoded, {res['w']}x{res['h']}); "
+          f"min {min(samples):.1f} ms, max {max(samples):.1f} ms", file=sys.stderr)
+    print(json.dumps({"bench": "browser_glass_to_glass", "p50_ms": round(percentile(samples, 50), 1),
+                      "p95_ms": round(percentile(samples, 95), 1), "p99_ms": round(percentile(samples, 99), 1),
+                      "samples": len(samples), "fps": round(frames / a.seconds, 1),
+                      "frames_dropped": res["dropped"], "resolution": f"{res['w']}x{res['h']}",
+                      "seconds": a.seconds}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The player web client (static ES modules served by the edge at /play)."""
