@@ -79,10 +79,15 @@ def verify_bundle(folder: Path) -> Report:
             return report
     anchor = manifest.anchor if manifest.from_seq > 1 else J.GENESIS_PREV
     report = verify_entries(entries, first_seq=manifest.from_seq or 1, anchor=anchor)
+    # A chain that verifies but stops short of the manifest lost its tail: the first bad entry
+    # is the first missing one.
+    last_seq = entries[-1].get("seq") if entries else manifest.from_seq - 1
+    short = isinstance(last_seq, int) and last_seq < manifest.to_seq
+    where = report.first_bad_seq if report.problems else (last_seq + 1 if short else manifest.to_seq)
     if hashlib.sha256(raw).hexdigest() != manifest.journal_sha256:
-        report.problems.append(Problem(report.first_bad_seq, "journal.jsonl does not match journal_sha256"))
-    if entries and (entries[-1].get("seq") != manifest.to_seq or entries[-1].get("hash") != manifest.head_hash):
-        report.problems.append(Problem(entries[-1].get("seq"), "manifest head does not match the journal"))
+        report.problems.append(Problem(where, "journal.jsonl does not match journal_sha256"))
+    if entries and (last_seq != manifest.to_seq or entries[-1].get("hash") != manifest.head_hash):
+        report.problems.append(Problem(where, "manifest head does not match the journal"))
     if len(entries) != manifest.count:
-        report.problems.append(Problem(manifest.to_seq, "manifest count does not match the journal"))
+        report.problems.append(Problem(where, "manifest count does not match the journal"))
     return report

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from control_plane import errors
 from control_plane.api import router
@@ -20,6 +21,8 @@ def build_app(cp: ControlPlane) -> FastAPI:
     app = FastAPI(title="Live-casino control plane", version="1")
     app.state.cp = cp
     errors.install(app)
+    app.add_middleware(CORSMiddleware, allow_origins=cp.config.http.cors_origins, allow_methods=["*"],
+                       allow_headers=["*"], expose_headers=["Location", "Retry-After"])
     app.include_router(router)
     return app
 

@@ -12,6 +12,8 @@ class HttpConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None
+    # Player pages are served by the edges (other origins) and ask the control plane for discovery.
+    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
 
 
 class NatsConfig(BaseModel):

@@ -110,7 +110,10 @@ class Casino:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
         self._tasks.clear()
-        self._recover_rounds(reason="edge_shutdown")
+        # A fenced journal takes no entries: its open rounds are recovered at the next start,
+        # once it has been reconciled with the cloud.
+        if self.store.fence_reason is None:
+            self._recover_rounds(reason="edge_shutdown")
         await self.store.durable(self.store.seq)
 
     def close(self) -> None:
@@ -133,8 +136,12 @@ class Casino:
             r = t.round
             if r is None:
                 continue
-            if r.status == ST.CLOSED:
+            if r.status == ST.CLOSED and (t.spec.table_id, r.chain_id) in self._seeds:
                 self._settle(t)
+            elif r.status == ST.CLOSED:
+                # The chain's secret is not in this journal (its entries came back from the
+                # cloud's copy, which never holds secrets): no honest outcome exists, so refund.
+                self._void(t, "seed_lost")
             else:
                 self._void(t, reason)
 

@@ -71,5 +71,13 @@ def keys(out: Path = typer.Option(Path("."), "--out")) -> None:
     typer.echo(f"wrote {out}/residency.key, checkpoint.pem, checkpoint.pub.pem")
 
 
+def _mount_capacity() -> None:
+    from edge_agent.capacity import app as capacity_app
+
+    app.add_typer(capacity_app, name="capacity", help="Capacity planner: egress, bet throughput, edges per region")
+
+
+_mount_capacity()
+
 if __name__ == "__main__":
     app()

@@ -54,6 +54,9 @@ class NatsConfig(BaseModel):
     user: str | None = None
     password: str | None = None
     heartbeat_s: float = 2.0
+    # Create the JetStream streams when missing (single-box installs, the demo). In production
+    # the operator creates them once, with the replication the region needs (docs/SYNC.md).
+    ensure_streams: bool = False
 
 
 class ResidencyPolicy(BaseModel):
@@ -81,6 +84,9 @@ class EdgeConfig(BaseModel):
     nats: NatsConfig = Field(default_factory=NatsConfig)
     residency: ResidencyPolicy = Field(default_factory=ResidencyPolicy)
     media: Any | None = None  # edge_agent.media.config.MediaConfig when video is on
+    # In-country Litestream replica of the journal: a directory / file:// URL, or s3://bucket/path
+    # (credentials from LITESTREAM_ACCESS_KEY_ID / LITESTREAM_SECRET_ACCESS_KEY). None: no replica.
+    replica: str | None = None
     checkpoint_interval_s: float = 30.0
     checkpoint_key_file: Path | None = None
 

@@ -46,20 +46,17 @@ class Edge:
 
             self.sync = SyncService(self.casino, config,
                                     viewers=(self.media.viewer_count if self.media else (lambda: 0)))
-            self.app.state.edge.health_checks["sync"] = lambda: (True, {"connected": self.sync.connected,
-                                                                          "lag": self.sync.lag})
+            self.app.state.edge.health_checks["sync"] = self.sync.health
+        self.replicator: Any = None
 
     def _optional_routers(self) -> list[APIRouter]:
+        routers: list[APIRouter] = []
         key = self.config.token_public_key()
-        if key is None:
-            return []
-        import importlib.util  # TEMP until the regulator package lands
+        if key is not None:
+            from edge_agent.regulator.router import regulator_router
 
-        if importlib.util.find_spec("edge_agent.regulator") is None:
-            return []
-        from edge_agent.regulator.router import regulator_router
-
-        return [regulator_router(self.casino, key)]
+            routers.append(regulator_router(self.casino, key))
+        return routers
 
     def _mount_web(self) -> None:
         web = Path(__file__).parent / "web" / "static"
@@ -69,6 +66,7 @@ class Edge:
             self.app.mount("/play", StaticFiles(directory=web, html=True), name="web")
 
     async def start(self) -> None:
+        self._start_replica()
         await self.casino.start()
         self.casino.store.side_write([("INSERT OR REPLACE INTO kv VALUES ('edge.id', ?)", (self.config.edge_id,)),
                                       ("INSERT OR REPLACE INTO kv VALUES ('edge.jurisdiction', ?)",
@@ -78,6 +76,21 @@ class Edge:
         if self.sync is not None:
             await self.sync.start()
             self._start_checkpoints()
+
+    def _start_replica(self) -> None:
+        """Litestream, as a child process, replicating the journal to the in-country replica.
+
+        Started before the first append so that the replica follows the journal from its start;
+        stopped after the journal is closed so that it ships the last frames."""
+        if self.config.replica is None:
+            return
+        from edge_agent.audit import litestream
+
+        cfg_path = Path(self.config.db_path).with_suffix(".litestream.yml")
+        litestream.write_config(cfg_path, self.config.db_path, self.config.replica)
+        self.replicator = litestream.Replicator(cfg_path).start()
+        self.replica_monitor = litestream.ReplicaMonitor(self.config.db_path, self.config.replica, self.replicator)
+        self.replica_monitor.start()
 
     def _start_checkpoints(self) -> None:
         if self.config.checkpoint_key_file is None or self.sync is None:
@@ -91,17 +104,31 @@ class Edge:
         self.checkpoints.start()
 
     async def stop(self) -> None:
-        if self.checkpoints is not None:
-            await self.checkpoints.stop()
-        if self.media is not None:
-            await self.media.stop()
-        await self.casino.stop()
-        if self.sync is not None:
-            await self.sync.stop()
-        self.casino.close()
+        try:
+            if self.checkpoints is not None:
+                await self.checkpoints.stop()
+            if self.media is not None:
+                await self.media.stop()
+            await self.casino.stop()
+        finally:
+            try:
+                if self.sync is not None:
+                    await self.sync.stop()
+            finally:
+                self.casino.close()
+                if self.replicator is not None:
+                    self.replica_monitor.stop()
+                    await asyncio.to_thread(self.replicator.stop)
 
 
 async def serve_async(config: EdgeConfig) -> None:
+    if config.nats.url:
+        # A journal restored from a replica may be behind what the cloud already holds: import
+        # the missing entries before the first append, so that the chain is continued, not forked.
+        from edge_agent.sync.reconcile import reconcile_from_cloud
+
+        result = await reconcile_from_cloud(config)
+        log.info("reconciled with the cloud", action=result.action)
     edge = Edge(config)
     await edge.start()
     # The replayed state is long-lived: keep it out of the collector's scans, and collect

@@ -13,6 +13,7 @@ from edge_agent.api import errors
 from edge_agent.api.fastpath import BetFastPath
 from edge_agent.api.auth import Authenticator
 from edge_agent.api.limits import BodyLimit
+from edge_agent.api.web_support import web_router
 from edge_agent.api.players import operator_router, player_router, public_router
 from edge_agent.api.ws import player_socket
 from edge_agent.casino import Casino
@@ -42,6 +43,7 @@ def create_app(casino: Casino, *, extra_routers: list[APIRouter] | None = None) 
     app.include_router(public_router(state))
     app.include_router(player_router(state))
     app.include_router(operator_router(state))
+    app.include_router(web_router(state))
     for r in extra_routers or []:
         app.include_router(r)
 

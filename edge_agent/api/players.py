@@ -110,7 +110,7 @@ def player_router(app_state: Any) -> APIRouter:
     async def withdrawals(request: Request) -> Response:
         psn = player(request)
         return _json([{"withdrawal_id": w.withdrawal_id, "amount": w.amount, "rail": w.rail,
-                       "status": {"requested": "pending"}.get(w.status, w.status), "reason": w.reason}
+                       "status": {"requested": "pending", "released": "refused"}.get(w.status, w.status), "reason": w.reason}
                       for w in casino.state.withdrawals.values() if w.player == psn])
 
     @r.get("/limits", summary="Deposit and loss limits (with pending increases), breaks, exclusion")

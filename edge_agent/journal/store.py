@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator
 
 from contract import journal as J
 from contract.canonical import canonical_json_fast
+from edge_agent.domain.errors import DomainError
 
 BUSY_TIMEOUT_MS = 5000
 MAX_BATCH = 4096
@@ -65,6 +66,13 @@ class JournalFailed(RuntimeError):
     pass
 
 
+class JournalFenced(DomainError):
+    """The journal takes no appends: the cloud holds entries it lacks (or others at its seqs)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("edge_out_of_sync", f"the edge is out of sync with the cloud and takes no writes: {reason}", 503)
+
+
 class JournalStore:
     def __init__(self, path: str | Path, *, clock: Callable[[], int] | None = None) -> None:
         self.path = Path(path)
@@ -83,6 +91,8 @@ class JournalStore:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failed: BaseException | None = None
         self._stopping = False
+        # Set while appending would fork the chain the cloud already holds (see sync/service.py).
+        self.fence_reason: str | None = None
         self.commits = 0
         self.on_commit: list[Callable[[int, float], None]] = []  # (rows, seconds) for metrics
         self._thread = threading.Thread(target=self._writer, name="journal-writer", daemon=True)
@@ -94,6 +104,8 @@ class JournalStore:
         """Assign seq/prev/hash and queue the entry for the next group commit. Not yet durable."""
         if self._failed is not None:
             raise JournalFailed(str(self._failed))
+        if self.fence_reason is not None:
+            raise JournalFenced(self.fence_reason)
         seq = self.seq + 1
         # ts never goes backwards within a journal, even if the wall clock does.
         ts = max(self.clock(), self._last_ts)
@@ -109,6 +121,13 @@ class JournalStore:
             self._queue.append((row, side_ops or []))
             self._cv.notify()
         return entry
+
+    def fence(self, reason: str) -> None:
+        """Refuse every further append (idempotent; the latest reason wins)."""
+        self.fence_reason = reason
+
+    def unfence(self) -> None:
+        self.fence_reason = None
 
     def side_write(self, ops: list[SideOp]) -> int:
         """Queue writes with no entry, committed in order with the entries around them.

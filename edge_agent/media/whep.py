@@ -2,6 +2,7 @@
 DELETE ends, PATCH trickle, OPTIONS for CORS; 409/503 + Retry-After; 307 to a sibling edge."""
 from __future__ import annotations
 
+from urllib.parse import urlencode
 from typing import TYPE_CHECKING
 
 import structlog
@@ -28,6 +29,14 @@ def _resp(status: int, body: str = "", media_type: str = "text/plain", headers: 
     return Response(content=body, status_code=status, media_type=media_type, headers={**CORS, **(headers or {})})
 
 
+def _bearer(request: Request) -> str | None:
+    """The token of `Authorization: Bearer`, else of `?token=` (a sibling's 307 Location)."""
+    h = request.headers.get("authorization", "")
+    if h.lower().startswith("bearer "):
+        return h[7:].strip() or None
+    return request.query_params.get("token") or None
+
+
 def build_router(service: MediaService) -> APIRouter:
     router = APIRouter()
     rr = 0
@@ -35,11 +44,11 @@ def build_router(service: MediaService) -> APIRouter:
     def auth_error(request: Request) -> Response | None:
         if service.token_public_key_pem is None:
             return None
-        h = request.headers.get("authorization", "")
-        if not h.lower().startswith("bearer "):
+        tok = _bearer(request)
+        if tok is None:
             return _resp(401, "bearer token required", headers={"WWW-Authenticate": "Bearer"})
         try:
-            tokens.verify(service.token_public_key_pem, h[7:].strip())
+            tokens.verify(service.token_public_key_pem, tok)
         except tokens.TokenError as exc:
             return _resp(401, f"invalid token: {exc}", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         return None
@@ -77,7 +86,10 @@ def build_router(service: MediaService) -> APIRouter:
             if service.config.sibling_urls:
                 base = service.config.sibling_urls[rr % len(service.config.sibling_urls)].rstrip("/")
                 rr += 1
-                return _resp(307, headers={"Location": f"{base}/{table_id}"})
+                # Browsers drop Authorization on a cross-origin redirect: the token rides along.
+                tok = _bearer(request)
+                query = f"?{urlencode({'token': tok})}" if tok else ""
+                return _resp(307, headers={"Location": f"{base}/{table_id}{query}"})
             return _resp(503, "edge at viewer capacity", headers={"Retry-After": str(service.config.retry_after_s * 5)})
         if not service.is_live(table_id):
             return _resp(409, "table feed is not live", headers={"Retry-After": str(service.config.retry_after_s)})

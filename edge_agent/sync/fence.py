@@ -1,45 +1,26 @@
-"""A write fence on the journal: while set, nothing can be appended (the edge must not fork).
+"""The sync service's view of the journal's write fence (`JournalStore.fence`).
 
-Set by the sync service when the cloud holds entries this journal does not (a restore from a
-replica that is behind), or holds a different entry at a seq this journal has (a fork). Every
-append then raises `DomainError("edge_out_of_sync", 503)`: bets, deposits and round changes are
-refused before anything changes; state and journal stay as they were.
-
-Stop-gap: it wraps `store.append` on the instance because `edge_agent/casino.py` and
-`edge_agent/journal/` belong to other work; the proper home is a `JournalStore.fence(reason)`
-checked at the top of `append` (see the sync report).
+Set when the cloud holds entries this journal does not (a restore from a replica that is
+behind), or holds a different entry at a seq this journal has (a fork). Every append then raises
+`JournalFenced` (`edge_out_of_sync`, 503): bets, deposits and round changes are refused before
+anything changes; state and journal stay as they were.
 """
 from __future__ import annotations
 
-from typing import Any
-
-from edge_agent.domain.errors import DomainError
+from edge_agent.journal.store import JournalFenced, JournalStore
 
 OUT_OF_SYNC = "edge_out_of_sync"
 
-
-class JournalFenced(DomainError):
-    def __init__(self, reason: str) -> None:
-        super().__init__(OUT_OF_SYNC, f"the edge is out of sync with the cloud and takes no writes: {reason}", 503)
+__all__ = ["OUT_OF_SYNC", "JournalFenced", "fence", "unfence", "fenced"]
 
 
-def fence(store: Any, reason: str) -> None:
-    """Refuse every further append on `store` (idempotent; the latest reason wins)."""
-    store._sync_fence_reason = reason
-    if "append" in vars(store):
-        return
-
-    def fenced_append(*args: Any, **kwargs: Any) -> Any:
-        raise JournalFenced(store._sync_fence_reason)
-
-    store.append = fenced_append
+def fence(store: JournalStore, reason: str) -> None:
+    store.fence(reason)
 
 
-def unfence(store: Any) -> None:
-    if "append" in vars(store):
-        del store.append
-    store.__dict__.pop("_sync_fence_reason", None)
+def unfence(store: JournalStore) -> None:
+    store.unfence()
 
 
-def fenced(store: Any) -> str | None:
-    return vars(store).get("_sync_fence_reason") if "append" in vars(store) else None
+def fenced(store: JournalStore) -> str | None:
+    return store.fence_reason

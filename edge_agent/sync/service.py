@@ -78,9 +78,7 @@ class SyncService:
         self.edge_id = config.edge_id
         self.viewers = viewers
         self.viewer_capacity = viewer_capacity
-        # None: `nats.ensure_streams` of the config when it has one (tests, demo), else False
-        self.ensure_streams = (bool(getattr(config.nats, "ensure_streams", False)) if ensure_streams is None
-                               else ensure_streams)
+        self.ensure_streams = config.nats.ensure_streams if ensure_streams is None else ensure_streams
         self.batch_size = batch_size
         self.ack_timeout = ack_timeout
         self.request_timeout = request_timeout

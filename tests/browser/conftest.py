@@ -98,7 +98,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory, signing_key: Any) -> Iterator
     e.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():

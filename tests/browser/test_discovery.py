@@ -114,8 +114,6 @@ def real_cp(tmp_path: Any, edge: Any, signing_key: Any) -> Iterator[Any]:
     srv.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="the control plane sends no CORS headers, so a page served by an edge "
-                   "cannot read GET /v1/discovery; remove this mark once control_plane/app.py adds CORS")
 def test_page_discovers_its_edge_with_the_real_control_plane(page: Any, edge: Any, real_cp: str) -> None:
     edge.fund("ivo", 10_000)
     page.goto(edge.page_url("ivo", cp=real_cp))

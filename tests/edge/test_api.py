@@ -169,3 +169,26 @@ async def test_websocket_bet_roundtrip(casino, live_server):
         kinds = set()
         while not {"round.settled", "settlement"} <= kinds:
             kinds.add(json.loads(await ws.recv())["type"])
+
+
+async def test_latency_reports_feed_the_glass_to_glass_histogram(casino, client):
+    from edge_agent.api.web_support import GLASS_TO_GLASS
+
+    def count() -> float:
+        return next(s.value for m in GLASS_TO_GLASS.collect() for s in m.samples
+                    if s.name.endswith("_count") and s.labels == {"table": "roulette-1"})
+
+    GLASS_TO_GLASS.labels("roulette-1")
+    before, seq = count(), casino.store.seq
+    r = await client.post("/v1/telemetry/latency", json={"table_id": "roulette-1", "glass_to_glass_ms": 142.5},
+                          headers=AUTH)
+    assert r.status_code == 204, r.text
+    assert count() == before + 1
+    for body, status, code in [({"table_id": "roulette-1", "glass_to_glass_ms": -1}, 422, "invalid_request"),
+                               ({"table_id": "roulette-1"}, 422, "invalid_request"),
+                               ({"table_id": "craps-9", "glass_to_glass_ms": 100}, 404, "unknown_table")]:
+        r = await client.post("/v1/telemetry/latency", json=body, headers=AUTH)
+        assert (r.status_code, r.json()["error"]["code"]) == (status, code)
+    r = await client.post("/v1/telemetry/latency", json={"table_id": "roulette-1", "glass_to_glass_ms": 1})
+    assert r.status_code == 401
+    assert count() == before + 1 and casino.store.seq == seq  # telemetry never touches the journal

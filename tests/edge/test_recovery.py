@@ -53,6 +53,36 @@ async def test_closed_round_is_settled_on_restart(tmp_path):
     c2.close()
 
 
+async def test_closed_round_without_its_chain_secret_is_voided_not_settled(tmp_path):
+    """A journal rebuilt from the cloud's copy has the commitment but not the secret."""
+    import sqlite3
+
+    c = Casino(edge_config(tmp_path))
+    await c.start(run_tables=False)
+    psn = c.ensure_player("p")
+    await fund(c, psn, 5_000)
+    c.open_round("baccarat-1")
+    await c.bet(psn, "baccarat-1", "player", 1_000)
+    c.close_round("baccarat-1")
+    await _crash(c)
+    with sqlite3.connect(c.store.path) as db:
+        db.execute("DELETE FROM chain_secrets")
+
+    c2 = Casino(edge_config(tmp_path))
+    await c2.start(run_tables=False)
+    ends = [e for e in c2.store.read(1) if e["kind"] in (J.ROUND_SETTLED, J.ROUND_VOIDED)]
+    assert [e["kind"] for e in ends] == [J.ROUND_VOIDED]
+    assert ends[0]["data"]["reason"] == "seed_lost" and ends[0]["data"]["refunds"][0]["amount"] == 1_000
+    assert c2.state.cash(psn) == 5_000 and c2.state.in_play(psn) == 0
+    # the next round runs on a fresh chain, whose commitment is journaled first
+    c2.open_round("baccarat-1")
+    await c2.store.durable(c2.store.seq)
+    chains = [e for e in c2.store.read(1) if e["kind"] == J.FAIRNESS_CHAIN]
+    assert len(chains) == 2 and c2.state.tables["baccarat-1"].round.chain_id == chains[-1]["data"]["chain_id"]
+    await c2.stop()
+    c2.close()
+
+
 async def test_chain_continues_across_restart_and_verifies(tmp_path):
     from contract.verify import verify_entries
 

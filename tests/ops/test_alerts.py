@@ -19,7 +19,7 @@ REQUIRED_METRICS = {
     "casino_bets_total", "casino_bet_ack_seconds", "casino_journal_head_seq", "casino_journal_commit_seconds",
     "casino_errors_total", "casino_sync_lag_entries", "casino_sync_last_ack_timestamp_seconds",
     "casino_replica_lag_seconds", "media_glass_to_glass_seconds", "media_viewer_loss_ratio", "media_viewers",
-    "media_late_frames_total", "controlplane_sync_lag_entries",
+    "media_rung_late_frames_total", "controlplane_sync_lag_entries",
 }
 PROMQL_WORDS = {"sum", "by", "rate", "histogram_quantile", "avg", "max", "min", "and", "or", "unless", "on",
                 "offset", "time", "changes", "clamp_min", "le", "instance", "edge", "result", "code", "table"}

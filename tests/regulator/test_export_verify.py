@@ -128,6 +128,17 @@ async def test_deleted_line_is_rejected_where_it_is_missing(journal_db: Path, tm
     assert not r.ok and r.first_bad_seq == k + 1 and f"expected seq {k}" in r.problems[0].reason
 
 
+async def test_deleted_last_line_names_the_missing_seq(journal_db: Path, tmp_path: Path):
+    """The chain of what is left verifies; the manifest says how far it went."""
+    m = export_bundle(journal_db, tmp_path / "b")
+    ls = lines(tmp_path / "b")
+    del ls[-1]
+    write_lines(tmp_path / "b", ls)
+    r = verify_bundle(tmp_path / "b")
+    assert not r.ok and r.first_bad_seq == m.to_seq
+    assert all(p.seq == m.to_seq for p in r.problems)
+
+
 async def test_rehashed_forgery_of_a_payout_is_caught_by_the_fairness_check(journal_db: Path, tmp_path: Path):
     """A forger who rewrites a payout and recomputes every hash and the manifest: the chain holds,
     the paytable does not."""

@@ -575,8 +575,16 @@ function setBalance(balance, net) {
   renderSession();
 }
 
+let lastLatencyReport = 0;
 function onVideo(st) {
   S.videoStats = st;
+  // Report the measured glass-to-glass figure now and then: the edge's latency alerts feed on it.
+  if (st.state === "playing" && st.source === "capture" && st.latencyMs !== null && S.current
+      && performance.now() - lastLatencyReport > 10000) {
+    lastLatencyReport = performance.now();
+    api("/v1/telemetry/latency", { method: "POST", body: { table_id: S.current, glass_to_glass_ms: st.latencyMs } })
+      .catch(() => { /* telemetry is best effort */ });
+  }
   const lat = $("latency");
   const playing = st.state === "playing";
   const ms = playing ? st.latencyMs : null;

@@ -1,0 +1,412 @@
+"""`make demo`: the whole system on one machine, on embedded defaults.
+
+Starts a NATS server (JetStream, per-edge credentials), the control plane (SQLite), two edges in
+two jurisdictions (Malta, Ontario) each with a studio feed over SRT, then prints the player and
+regulator URLs. Ctrl-C (or SIGTERM) stops everything in reverse order, each edge voiding or
+settling its rounds and flushing its journal first. `--seconds N` runs headless for N seconds
+and exits 0 only if every part answered.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from contract import tokens
+
+JURISDICTIONS = [
+    {"edge_id": "mt-1", "jurisdiction": "MT", "currency": "EUR", "name": "Malta"},
+    {"edge_id": "on-1", "jurisdiction": "ON", "currency": "CAD", "name": "Ontario"},
+]
+
+
+def free_port(preferred: int) -> int:
+    for port in [preferred, 0]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return s.getsockname()[1]
+            except OSError:
+                continue
+    raise RuntimeError("no free port")
+
+
+def say(msg: str) -> None:
+    print(f"[demo] {msg}", flush=True)
+
+
+@dataclass
+class Part:
+    name: str
+    args: list[str]
+    log: Path
+    health: str | None = None  # URL answering 200 when ready
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.args, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
+                                     env={**os.environ, **self.env}, start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def answers(self) -> bool:
+        if self.health is None:
+            return self.alive()
+        try:
+            with urllib.request.urlopen(self.health, timeout=2) as r:
+                return r.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited; see {self.log}")
+            if self.answers():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not answer within {timeout:.0f} s; see {self.log}")
+
+    def stop(self, timeout: float = 20) -> None:
+        if not self.alive():
+            return
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def bin_path(name: str) -> str:
+    here = Path(sys.executable).parent / name
+    return str(here) if here.exists() else (shutil.which(name) or name)
+
+
+class Demo:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.parts: list[Part] = []
+        self.urls: dict[str, str] = {}
+
+    def _part(self, part: Part) -> Part:
+        self.parts.append(part)
+        return part
+
+    def setup(self) -> None:
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        self.root.mkdir(parents=True)
+        self.token_key = tokens.new_signing_key()
+        (self.root / "token-signing.pem").write_text(tokens.private_pem(self.token_key))
+        (self.root / "token-public.pem").write_text(tokens.public_pem(self.token_key))
+        # One residency key for all edges (never given to the cloud): one pseudonym per player.
+        (self.root / "residency.key").write_text(secrets.token_hex(32))
+        self.ports = {"nats": free_port(14222), "cp": free_port(8000)}
+        for i, j in enumerate(JURISDICTIONS):
+            self.ports[j["edge_id"]] = free_port(8101 + i)
+        self.passwords = {j["edge_id"]: secrets.token_hex(12) for j in JURISDICTIONS}
+        self.passwords["cloud"] = secrets.token_hex(12)
+
+    # --- the parts, in start order ----------------------------------------------------------
+
+    def nats(self) -> Part:
+        from edge_agent.sync import nats_auth
+
+        conf = self.root / "nats.conf"
+        edges = [(j["edge_id"], self.passwords[j["edge_id"]]) for j in JURISDICTIONS]
+        conf.write_text(nats_auth.server_config(edges, self.passwords["cloud"], store_dir=str(self.root / "nats"),
+                                                sync_interval="always"))
+        part = Part("nats-server", [bin_path("nats-server"), "-c", str(conf), "-a", "127.0.0.1",
+                                    "-p", str(self.ports["nats"])], self.root / "nats.log")
+        part.answers = lambda: _tcp_open(self.ports["nats"]) and part.alive()  # type: ignore[method-assign]
+        return self._part(part)
+
+    def control_plane(self) -> Part:
+        cp_dir = self.root / "control-plane"
+        cp_dir.mkdir()
+        self.bootstrap = secrets.token_hex(16)
+        cfg = {
+            "database_url": f"sqlite:///{cp_dir / 'control-plane.db'}",
+            "data_dir": str(cp_dir),
+            "token_signing_key_path": str(self.root / "token-signing.pem"),
+            "bootstrap_secret": self.bootstrap,
+            "http": {"host": "127.0.0.1", "port": self.ports["cp"], "public_url": self.cp_url},
+            "nats": {"url": self.nats_url, "user": "cloud", "password": self.passwords["cloud"]},
+            "heartbeat_timeout_s": 10,
+            "kyc": {"vendor": "simulated", "vendor_delay_s": 2.0},
+            "rails": {"crypto": {"confirmations": 2, "block_interval_s": 1.0}},
+        }
+        (cp_dir / "config.yaml").write_text(yaml.safe_dump(cfg))
+        return self._part(Part("control plane", [bin_path("control-plane"), "serve", "--config", str(cp_dir / "config.yaml")],
+                               self.root / "control-plane.log", health=f"{self.cp_url}/healthz"))
+
+    def edge(self, j: dict[str, str]) -> Part:
+        edge_id = j["edge_id"]
+        d = self.root / edge_id
+        d.mkdir()
+        key = tokens.new_signing_key()  # the edge's own checkpoint signing key
+        (d / "checkpoint.pem").write_text(tokens.private_pem(key))
+        (d / "checkpoint.pub.pem").write_text(tokens.public_pem(key))
+        port = self.ports[edge_id]
+        srt_port = self.ports[f"srt-{edge_id}"]
+        cfg = {
+            "edge_id": edge_id, "jurisdiction": j["jurisdiction"], "currency": j["currency"],
+            "db_path": str(d / "journal.db"),
+            "http": {"host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}"},
+            "token_public_key_file": str(self.root / "token-public.pem"),
+            "residency_key_file": str(self.root / "residency.key"),
+            "checkpoint_key_file": str(d / "checkpoint.pem"),
+            "checkpoint_interval_s": 10,
+            "replica": str(d / "replica"),
+            "tables": [
+                {"table_id": "roulette-1", "game": "roulette", "betting_window_s": 15, "reveal_s": 4,
+                 "requires_feed": True},
+                {"table_id": "baccarat-1", "game": "baccarat", "betting_window_s": 12, "reveal_s": 4},
+            ],
+            "nats": {"url": self.nats_url, "user": f"edge-{edge_id}", "password": self.passwords[edge_id],
+                     "heartbeat_s": 2.0},
+            # Strict residency: what leaves is pseudonymous; payment method details stay in-country.
+            "residency": {"allow_kinds": ["*"], "redact_fields": {"deposit.*": ["method"]}},
+            "media": {
+                "tables": [{"table_id": "roulette-1", "srt_port": srt_port, "srt_latency_ms": 40}],
+                # A lighter ladder than production's 720p top rung: two edges and two studios
+                # share this machine's cores.
+                "ladder": [{"name": "360p", "width": 640, "height": 360, "bitrate_kbps": 800},
+                           {"name": "240p", "width": 426, "height": 240, "bitrate_kbps": 400},
+                           {"name": "180p", "width": 320, "height": 180, "bitrate_kbps": 250}],
+                "start_rung": 0,
+                "announce_addresses": ["127.0.0.1"],
+            },
+        }
+        (d / "edge.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        return self._part(Part(f"edge {edge_id} ({j['name']})",
+                               [bin_path("edge-agent"), "serve", "--config", str(d / "edge.yaml")],
+                               self.root / f"edge-{edge_id}.log", health=f"http://127.0.0.1:{port}/healthz"))
+
+    def studio(self, j: dict[str, str]) -> Part:
+        srt = f"srt://127.0.0.1:{self.ports['srt-' + j['edge_id']]}"
+        part = Part(f"studio {j['name']} roulette-1", [sys.executable, "-m", "edge_agent.studio", "roulette-1", srt,
+                                                        "--width", "640", "--height", "360", "--latency", "40"],
+                    self.root / f"studio-{j['edge_id']}.log")
+        return self._part(part)
+
+    # --- control-plane calls ------------------------------------------------------------------
+
+    def token(self, sub: str, role: str, jurisdiction: str, ttl_s: int = 12 * 3600) -> str:
+        body = {"sub": sub, "role": role, "jurisdiction": jurisdiction, "ttl_s": ttl_s}
+        return _http("POST", f"{self.cp_url}/v1/tokens", body, headers={"X-Bootstrap-Secret": self.bootstrap})["token"]
+
+    def register(self, j: dict[str, str]) -> None:
+        d = self.root / j["edge_id"]
+        _http("POST", f"{self.cp_url}/v1/edges",
+              {"id": j["edge_id"], "jurisdiction": j["jurisdiction"],
+               "public_url": f"http://127.0.0.1:{self.ports[j['edge_id']]}",
+               "checkpoint_public_key_pem": (d / "checkpoint.pub.pem").read_text()},
+              headers={"Authorization": f"Bearer {self.operator}"})
+
+    # --- the run ------------------------------------------------------------------------------
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.ports['nats']}"
+
+    @property
+    def cp_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['cp']}"
+
+    def start(self) -> None:
+        self.setup()
+        for j in JURISDICTIONS:
+            self.ports[f"srt-{j['edge_id']}"] = free_port(9001 + JURISDICTIONS.index(j))
+        steps = len(JURISDICTIONS) * 2 + 2
+        n = 0
+
+        def step(part: Part, timeout: float = 90) -> None:
+            nonlocal n
+            n += 1
+            say(f"[{n}/{steps}] starting {part.name} …")
+            t0 = time.monotonic()
+            part.start()
+            part.wait_ready(timeout)
+            say(f"[{n}/{steps}] {part.name} is up ({time.monotonic() - t0:.1f} s)")
+
+        step(self.nats())
+        step(self.control_plane())
+        self.operator = self.token("demo-operator", "operator", "*")
+        for j in JURISDICTIONS:
+            edge = self.edge(j)
+            self.register(j)
+            step(edge)
+        say("      edges registered with the control plane (id, jurisdiction, URL, checkpoint key)")
+        for j in JURISDICTIONS:
+            step(self.studio(j))
+        for j in JURISDICTIONS:
+            self.wait_live(j)
+        self.people()
+
+    def wait_live(self, j: dict[str, str], timeout: float = 60) -> None:
+        url = f"http://127.0.0.1:{self.ports[j['edge_id']]}/healthz"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                h = _http("GET", url)
+                if h["tables"].get("roulette-1"):
+                    say(f"      {j['name']}: roulette-1 is live (studio feed over SRT)")
+                    return
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"roulette-1 at {j['edge_id']} did not go live; see {self.root}/studio-{j['edge_id']}.log")
+
+    def people(self) -> None:
+        """A player per jurisdiction, funded through the real deposit path; a regulator each."""
+        self.players: dict[str, str] = {}
+        for j in JURISDICTIONS:
+            edge = f"http://127.0.0.1:{self.ports[j['edge_id']]}"
+            tok = self.token(f"player-{j['jurisdiction'].lower()}", "player", j["jurisdiction"])
+            self.players[j["edge_id"]] = tok
+            # edge journal -> NATS -> cloud PSP confirms -> credit command -> edge wallet
+            _http("POST", f"{edge}/v1/wallet/deposits", {"amount": 50_000, "method": "card"},
+                  headers={"Authorization": f"Bearer {tok}"})
+            reg = self.token(f"regulator-{j['jurisdiction'].lower()}", "regulator", j["jurisdiction"])
+            (self.root / f"regulator-{j['jurisdiction']}.token").write_text(reg + "\n")
+            self.urls[j["name"]] = f"{edge}/play/?token={tok}&cp={self.cp_url}"
+            self.urls[f"regulator-{j['name']}"] = f"{edge}/regulator/login"
+
+    def check(self, timeout: float = 30) -> dict[str, Any]:
+        """Every part answers, and the round trip through the cloud credited each deposit."""
+        report: dict[str, Any] = {"parts": {p.name: p.answers() for p in self.parts}}
+        deadline = time.monotonic() + timeout
+        credited: dict[str, int] = {}
+        while time.monotonic() < deadline and len(credited) < len(JURISDICTIONS):
+            for j in JURISDICTIONS:
+                w = _http("GET", f"http://127.0.0.1:{self.ports[j['edge_id']]}/v1/wallet",
+                          headers={"Authorization": f"Bearer {self.players[j['edge_id']]}"})
+                if w["balance"] > 0:
+                    credited[j["edge_id"]] = w["balance"]
+            time.sleep(0.5)
+        report["credited"] = credited
+        report["discovery"] = {j["edge_id"]: _http("GET", f"{self.cp_url}/v1/discovery",
+                                                  headers={"Authorization": f"Bearer {self.players[j['edge_id']]}"})
+                               ["candidates"][0]["edge_id"] for j in JURISDICTIONS}
+        report["ok"] = (all(report["parts"].values()) and len(credited) == len(JURISDICTIONS)
+                        and all(k == v for k, v in report["discovery"].items()))
+        return report
+
+    def banner(self) -> None:
+        print("\n" + "=" * 78, flush=True)
+        print("Live casino demo is running. Open a player page in a browser:\n")
+        for j in JURISDICTIONS:
+            print(f"  Player, {j['name']} ({j['jurisdiction']}, {j['currency']}):\n    {self.urls[j['name']]}\n")
+        for j in JURISDICTIONS:
+            print(f"  Regulator, {j['name']}: {self.urls['regulator-' + j['name']]}\n"
+                  f"    token: {self.root / ('regulator-' + j['jurisdiction'] + '.token')}\n")
+        print(f"  Control plane API: {self.cp_url}/docs    logs: {self.root}/*.log")
+        print("\nCtrl-C stops everything cleanly (rounds voided or settled, journals flushed).")
+        print("=" * 78 + "\n", flush=True)
+
+    def stop(self) -> None:
+        say("stopping …")
+        for part in reversed(self.parts):
+            part.stop()
+            say(f"  {part.name} stopped")
+        for j in JURISDICTIONS:
+            db = self.root / j["edge_id"] / "journal.db"
+            if db.exists():
+                say(f"  {j['edge_id']} journal: {_verify(db)}")
+
+
+def _tcp_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={**({"Content-Type": "application/json"} if data else {}), **(headers or {})})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        text = r.read()
+    return json.loads(text) if text else None
+
+
+def _verify(db: Path) -> str:
+    """Whole-journal check after stop: the chain is intact and no round is left open."""
+    from contract.verify import verify_entries
+    from edge_agent.journal.store import open_readonly
+
+    conn = open_readonly(db)
+    try:
+        rows = conn.execute("SELECT seq, ts, kind, data, prev, hash FROM journal ORDER BY seq").fetchall()
+    finally:
+        conn.close()
+    entries = [{"seq": r[0], "ts": r[1], "kind": r[2], "data": json.loads(r[3]), "prev": r[4], "hash": r[5]}
+               for r in rows]
+    report = verify_entries(entries)
+    return (f"{len(entries)} entries, chain and every round verified" if report.ok
+            else f"FAILED at seq {report.first_bad_seq}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
+    ap.add_argument("--root", type=Path, default=Path("var/demo"), help="working directory (wiped at start)")
+    ap.add_argument("--seconds", type=float, default=None, help="run headless this long, check every part, exit")
+    args = ap.parse_args(argv)
+    demo = Demo(args.root.resolve())
+    stopping = {"now": False}
+
+    def on_signal(_sig: int, _frame: Any) -> None:
+        stopping["now"] = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    ok = True
+    try:
+        demo.start()
+        if args.seconds is None:
+            demo.banner()
+            while all(p.alive() for p in demo.parts):
+                time.sleep(1)
+            dead = [p.name for p in demo.parts if not p.alive()]
+            say(f"a part exited: {', '.join(dead)} (see its log in {demo.root})")
+            ok = False
+        else:
+            time.sleep(max(0.0, args.seconds))
+            report = demo.check()
+            print(json.dumps(report), flush=True)
+            ok = bool(report["ok"])
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # noqa: BLE001 - reported, then everything is stopped
+        say(f"failed: {exc}")
+        ok = False
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean stop short
+        demo.stop()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
