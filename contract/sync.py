@@ -85,6 +85,16 @@ class DepositCredit(_Cmd):
     currency: str
 
 
+class DepositDeclined(_Cmd):
+    """The payment provider declined the payment: nothing to credit; the edge closes the request."""
+
+    type: Literal["deposit.declined"] = "deposit.declined"
+    deposit_id: str
+    player: str
+    amount: int = Field(gt=0)
+    reason: str
+
+
 class PayoutResult(_Cmd):
     type: Literal["payout.result"] = "payout.result"
     withdrawal_id: str
@@ -103,7 +113,7 @@ class PlayerExclude(_Cmd):
     reason: str = "self_exclusion"
 
 
-Command = Union[KycResult, DepositCredit, PayoutResult, PlayerExclude]
+Command = Union[KycResult, DepositCredit, DepositDeclined, PayoutResult, PlayerExclude]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(
     Annotated[Command, Field(discriminator="type")]
 )
@@ -118,6 +128,7 @@ def parse_command(raw: bytes | str) -> Command:
 DEPOSIT_REQUESTED = "deposit.requested"     # deposit_id, player, amount, currency, method
 DEPOSIT_CREDITED = "deposit.credited"       # deposit_id, player, amount, currency
 DEPOSIT_REFUSED = "deposit.refused"         # deposit_id, player, amount, currency, reason
+DEPOSIT_DECLINED = "deposit.declined"       # deposit_id, player, amount, currency, reason (by the PSP)
 WITHDRAWAL_REQUESTED = "withdrawal.requested"  # withdrawal_id, player, amount, currency, rail
 WITHDRAWAL_PAID = "withdrawal.paid"         # withdrawal_id, player, amount, currency, rail_ref
 WITHDRAWAL_RELEASED = "withdrawal.released"  # withdrawal_id, player, amount, currency, reason

@@ -19,6 +19,10 @@ def deposit_credit_id(deposit_id: str) -> str:
     return f"deposit.credit:{deposit_id}"
 
 
+def deposit_declined_id(deposit_id: str) -> str:
+    return f"deposit.declined:{deposit_id}"
+
+
 def payout_result_id(withdrawal_id: str) -> str:
     return f"payout.result:{withdrawal_id}"
 

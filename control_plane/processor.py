@@ -109,9 +109,14 @@ class Processor:
         self.fault("after_charge", d["deposit_id"])
         with self.engine.begin() as c:
             if charge.status != "confirmed":
-                c.execute(update(deposits).where(deposits.c.deposit_id == d["deposit_id"],
-                                                 deposits.c.status == "requested")
-                          .values(status="failed", reason=charge.reason, psp_ref=charge.psp_ref, updated_ts=now_ms()))
+                moved = c.execute(update(deposits).where(deposits.c.deposit_id == d["deposit_id"],
+                                                         deposits.c.status == "requested")
+                                  .values(status="failed", reason=charge.reason, psp_ref=charge.psp_ref,
+                                          updated_ts=now_ms())).rowcount
+                if moved:  # the player's edge closes the request (same transaction: told exactly once)
+                    outbox.enqueue(c, d["edge_id"], S.DepositDeclined(
+                        id=outbox.deposit_declined_id(d["deposit_id"]), ts=now_ms(), deposit_id=d["deposit_id"],
+                        player=d["player"], amount=d["amount"], reason=charge.reason or "declined"))
                 return
             moved = c.execute(update(deposits).where(deposits.c.deposit_id == d["deposit_id"],
                                                      deposits.c.status == "requested")

@@ -571,8 +571,15 @@ class Casino:
             out.append(self._append(S.KYC_UPDATED, {"player": cmd.player, "status": cmd.status,
                                                     "reference": cmd.reference}))
         elif isinstance(cmd, S.DepositCredit):
-            if self.state.deposits.get(cmd.deposit_id) not in ("credited", "refused"):
+            if self.state.deposits.get(cmd.deposit_id) not in ("credited", "refused", "declined"):
                 out.append(self.credit_deposit(cmd.player, cmd.deposit_id, cmd.amount))
+        elif isinstance(cmd, S.DepositDeclined):
+            if self.state.deposits.get(cmd.deposit_id) == "requested":
+                out.append(self._append(S.DEPOSIT_DECLINED, {
+                    "deposit_id": cmd.deposit_id, "player": cmd.player, "amount": cmd.amount,
+                    "currency": self.config.currency, "reason": cmd.reason}))
+                self.events.publish(f"player:{cmd.player}", {"type": "deposit.declined", "deposit_id": cmd.deposit_id,
+                                                             "reason": cmd.reason})
         elif isinstance(cmd, S.PayoutResult):
             w = self.state.withdrawals.get(cmd.withdrawal_id)
             if w is not None and w.status == "requested":

@@ -101,7 +101,7 @@ class EdgeState:
         self.players: dict[str, RG.PlayerRG] = {}
         self.bets: dict[str, Bet] = {}  # bets in open rounds
         self.withdrawals: dict[str, Withdrawal] = {}
-        self.deposits: dict[str, str] = {}  # deposit_id -> requested | credited | refused
+        self.deposits: dict[str, str] = {}  # deposit_id -> requested | credited | refused | declined
         self.kyc: dict[str, str] = {}
         self.applied_commands: set[str] = set()
         self.seq = 0
@@ -122,6 +122,7 @@ class EdgeState:
             S.DEPOSIT_REQUESTED: self._deposit_requested,
             S.DEPOSIT_CREDITED: self._deposit_credited,
             S.DEPOSIT_REFUSED: self._deposit_refused,
+            S.DEPOSIT_DECLINED: self._deposit_declined,
             S.WITHDRAWAL_REQUESTED: self._withdrawal_requested,
             S.WITHDRAWAL_PAID: self._withdrawal_paid,
             S.WITHDRAWAL_RELEASED: self._withdrawal_released,
@@ -249,6 +250,9 @@ class EdgeState:
 
     def _deposit_refused(self, d: dict[str, Any], ts: int) -> None:
         self.deposits[d["deposit_id"]] = "refused"
+
+    def _deposit_declined(self, d: dict[str, Any], ts: int) -> None:
+        self.deposits[d["deposit_id"]] = "declined"
 
     def _withdrawal_requested(self, d: dict[str, Any], ts: int) -> None:
         psn, amount = d["player"], d["amount"]

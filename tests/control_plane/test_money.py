@@ -46,6 +46,9 @@ async def test_deposit_credit_and_refused_deposit_refunded_once(nats_server, nc,
     got = await wait_for(lambda: _n(cmds(nc, "mt-1", "deposit.credit"), 2), what="two credits")
     assert {c["deposit_id"]: c["amount"] for c in got} == {"dep-1": 5_000, "dep-2": 900_000}
     await wait_for(lambda: status_of(cp, deposits, "dep-3") == "failed")
+    # The declined payment closes the request at the edge: one deposit.declined command, no credit.
+    declined = await wait_for(lambda: _n(cmds(nc, "mt-1", "deposit.declined"), 1), what="decline command")
+    assert [(c["deposit_id"], c["amount"], c["reason"]) for c in declined] == [("dep-3", 100, "card_declined")]
     # The edge credits one and refuses the other (RG deposit limit), each entry delivered three times.
     e1 = edge.add(S.DEPOSIT_CREDITED, {"deposit_id": "dep-1", "player": "p1", "amount": 5_000, "currency": "EUR"})
     e2 = edge.add(S.DEPOSIT_REFUSED, {"deposit_id": "dep-2", "player": "p1", "amount": 900_000, "currency": "EUR",

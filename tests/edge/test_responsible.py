@@ -148,3 +148,26 @@ async def test_session_clock_net_position_and_reality_check(timed):
     assert w["elapsed_ms"] == 61 * RG.MINUTE
     assert RG.reality_checks_due(rg, clock.now, 0) == 2
     assert RG.reality_checks_due(rg, clock.now, 2) == 0
+
+
+async def test_deposit_declined_by_the_psp_closes_the_request_once(tmp_path):
+    from contract import sync as S
+    from edge_agent.casino import Casino
+    from tests.edge.conftest import edge_config
+
+    c = Casino(edge_config(tmp_path))
+    await c.start(run_tables=False)
+    psn = c.ensure_player("p")
+    dep = c.request_deposit(psn, 2_500)["data"]["deposit_id"]
+    q = c.events.subscribe(f"player:{psn}")
+    cmd = S.DepositDeclined(id="x-1", ts=0, deposit_id=dep, player=psn, amount=2_500, reason="card_declined")
+    assert len(await c.apply_command(cmd)) == 2
+    assert c.state.deposits[dep] == "declined" and c.state.cash(psn) == 0
+    assert (await q.get()) == {"type": "deposit.declined", "deposit_id": dep, "reason": "card_declined"}
+    seq = c.store.seq
+    assert await c.apply_command(cmd) == []  # redelivered: nothing happens
+    late = S.DepositCredit(id="x-2", ts=0, deposit_id=dep, player=psn, amount=2_500, currency="EUR")
+    kinds = [e["kind"] for e in await c.apply_command(late)]
+    assert kinds == [S.COMMAND_APPLIED] and c.state.cash(psn) == 0 and c.store.seq == seq + 1
+    await c.stop()
+    c.close()

@@ -249,6 +249,12 @@ function handle(m) {
       renderDeposits(); toast(`Deposit of ${money(m.amount)} credited`); refreshWallet();
       break;
     }
+    case "deposit.declined": {
+      const d = S.deposits.find((x) => x.deposit_id === m.deposit_id);
+      if (d) { d.status = "declined"; d.reason = m.reason; }
+      renderDeposits(); toast(`Deposit declined by the payment provider (${m.reason})`);
+      break;
+    }
     case "withdrawal":
       setBalance(m.balance); refreshWithdrawals(); refreshWallet();
       toast(`Withdrawal ${m.status}${m.reason ? `: ${m.reason}` : ""}`);
@@ -620,8 +626,9 @@ function renderDeposits() {
   const ul = $("deposits"); ul.innerHTML = "";
   for (const d of S.deposits.slice().reverse()) {
     ul.append(el("li", { dataset: { id: d.deposit_id } }, `${money(d.amount)} — `,
-      el("span", { class: d.status === "credited" ? "status-paid" : "status-pending" },
-        d.status === "credited" ? "credited" : "requested, awaiting payment confirmation"), ` (${d.deposit_id})`));
+      el("span", { class: d.status === "credited" ? "status-paid" : d.status === "declined" ? "status-refused" : "status-pending" },
+        d.status === "credited" ? "credited" : d.status === "declined" ? `declined — ${d.reason}`
+          : "requested, awaiting payment confirmation"), ` (${d.deposit_id})`));
   }
 }
 
