@@ -75,3 +75,54 @@ async def test_round_trip_partition_and_hwm_with_control_plane(tmp_path, nats_se
             await shutdown(c, sync)
         await cp.stop()
         cp.close_adapters()
+
+
+async def test_self_exclusion_at_one_edge_blocks_the_player_at_another_within_5s(tmp_path, nats_server):
+    """Two real edges and the real control plane: excluded at mt-1, refused at mt-2 in under 5 s."""
+    import time
+
+    from edge_agent.domain.errors import DomainError
+    from tests.control_plane.conftest import cp_config
+
+    cp = runtime.ControlPlane(cp_config(tmp_path / "cp", f"sqlite:///{tmp_path / 'cp.db'}", nats_server.url))
+    await cp.start()
+    edges = []
+    try:
+        for edge_id in ("mt-1", "mt-2"):
+            cfg = edge_config(tmp_path / edge_id, nats_server.url, edge_id=edge_id)
+            c = await start_casino(cfg)
+            sync = SyncService(c, cfg)
+            await sync.start()
+            edges.append((c, sync))
+        (a, _), (b, sync_b) = edges
+        psn = a.ensure_player("alice", PROFILE)
+        assert b.ensure_player("alice", PROFILE) == psn  # one pseudonym across the operator's edges
+        for c in (a, b):
+            await fund_via(c, psn)
+        # both edges known to the cloud (heartbeats register them), then the exclusion
+        await until(lambda: len(cp.registry.list()) == 2, what="both edges registered")
+        await bet_when_open(b, psn)  # allowed before
+        t0 = time.monotonic()
+        a.exclude(psn, "self_exclusion", "6m")
+        refused_at = None
+        while time.monotonic() - t0 < 10:
+            try:
+                await bet_when_open(b, psn)
+            except DomainError as err:
+                if err.code == "player_excluded":
+                    refused_at = time.monotonic() - t0
+                    break
+            await asyncio.sleep(0.05)
+        assert refused_at is not None and refused_at <= 5.0, refused_at
+        assert b.state.player(psn).excluded_until == a.state.player(psn).excluded_until
+    finally:
+        for c, sync in edges:
+            await shutdown(c, sync)
+        await cp.stop()
+        cp.close_adapters()
+
+
+async def fund_via(c, psn: str) -> None:
+    from tests.sync.conftest import fund
+
+    await fund(c, psn, 10_000, f"dep-{c.config.edge_id}")
