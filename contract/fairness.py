@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 ROULETTE = "roulette"
 BACCARAT = "baccarat"
@@ -52,7 +53,7 @@ def client_seed(bets: Iterable[tuple[str, str]]) -> str:
     """SHA-256 over f"{bet_id}:{player_seed}\\n" for each accepted bet, in journal order."""
     h = hashlib.sha256()
     for bet_id, player_seed in bets:
-        h.update(f"{bet_id}:{player_seed}\n".encode("utf-8"))
+        h.update(f"{bet_id}:{player_seed}\n".encode())
     return h.hexdigest()
 
 
@@ -60,7 +61,7 @@ def byte_stream(server_seed: bytes, client_seed_hex: str, n: int) -> Iterator[in
     """Big-endian u32 values of HMAC-SHA256(server_seed, f"{client_seed}:{n}:{i}") blocks."""
     i = 0
     while True:
-        block = hmac.new(server_seed, f"{client_seed_hex}:{n}:{i}".encode("utf-8"), hashlib.sha256).digest()
+        block = hmac.new(server_seed, f"{client_seed_hex}:{n}:{i}".encode(), hashlib.sha256).digest()
         for off in range(0, 32, 4):
             yield int.from_bytes(block[off:off + 4], "big")
         i += 1

@@ -6,7 +6,7 @@ node hash = SHA-256(0x01 || left || right). Signed checkpoints carry (size, root
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def leaf_hash(d: bytes) -> bytes:

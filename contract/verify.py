@@ -5,8 +5,9 @@ found is reported with the seq of the entry that carries it.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from contract import fairness
 from contract import journal as J

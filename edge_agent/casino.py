@@ -13,7 +13,8 @@ import json
 import os
 import secrets
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -21,13 +22,13 @@ from contract import fairness
 from contract import journal as J
 from contract import sync as S
 from contract.pseudonym import pseudonym
+from edge_agent import metrics as M
 from edge_agent.config import EdgeConfig
 from edge_agent.domain import errors as E
 from edge_agent.domain import responsible as RG
 from edge_agent.domain import state as ST
 from edge_agent.events import EventHub
 from edge_agent.journal.store import JournalStore
-from edge_agent import metrics as M
 
 log = structlog.get_logger("casino")
 
@@ -280,7 +281,7 @@ class Casino:
                     await asyncio.sleep(t.spec.reveal_s)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a table must keep running; the journal stays consistent
+            except Exception:
                 log.exception("table loop error", table=table_id)
                 await asyncio.sleep(1)
 
@@ -294,7 +295,7 @@ class Casino:
             wake.clear()
             try:
                 await asyncio.wait_for(wake.wait(), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return
 
     def _wake(self, table_id: str) -> None:

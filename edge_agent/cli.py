@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -22,7 +21,7 @@ def serve(config: Path = typer.Option(..., "--config", exists=True, help="edge Y
 @app.command()
 def simulate(db: Path = typer.Option(..., "--db"), rounds: int = typer.Option(..., "--rounds", min=1),
              players: int = typer.Option(..., "--players", min=1),
-             game: str = typer.Option("roulette", "--game"), seed: Optional[int] = typer.Option(None, "--seed")) -> None:
+             game: str = typer.Option("roulette", "--game"), seed: int | None = typer.Option(None, "--seed")) -> None:
     """Play N rounds with P simulated players through the real engine; writes a real journal."""
     from edge_agent.simulate import run
 
@@ -33,8 +32,8 @@ def simulate(db: Path = typer.Option(..., "--db"), rounds: int = typer.Option(..
 
 @app.command()
 def export(db: Path = typer.Option(..., "--db", exists=True), out: Path = typer.Option(..., "--out"),
-           from_seq: Optional[int] = typer.Option(None, "--from-seq"),
-           to_seq: Optional[int] = typer.Option(None, "--to-seq")) -> None:
+           from_seq: int | None = typer.Option(None, "--from-seq"),
+           to_seq: int | None = typer.Option(None, "--to-seq")) -> None:
     """Write a regulator export bundle (CONTRACT section 5)."""
     from edge_agent.audit.export import export_bundle
 

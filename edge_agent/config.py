@@ -29,7 +29,7 @@ class TableConfig(BaseModel):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
     @model_validator(mode="after")
-    def _game(self) -> "TableConfig":
+    def _game(self) -> TableConfig:
         if self.game not in fairness.GAMES:
             raise ValueError(f"game must be one of {fairness.GAMES}")
         return self

@@ -10,11 +10,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import JSONResponse, Response
 
 from edge_agent.api import errors
-from edge_agent.api.fastpath import BetFastPath
 from edge_agent.api.auth import Authenticator
+from edge_agent.api.fastpath import BetFastPath
 from edge_agent.api.limits import BodyLimit
-from edge_agent.api.web_support import web_router
 from edge_agent.api.players import operator_router, player_router, public_router
+from edge_agent.api.web_support import web_router
 from edge_agent.api.ws import player_socket
 from edge_agent.casino import Casino
 

@@ -1,7 +1,8 @@
 """ASGI middleware refusing oversized request bodies with 413 before any handler runs."""
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 

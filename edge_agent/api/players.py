@@ -4,14 +4,13 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import orjson
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from edge_agent.api.auth import bearer
 from edge_agent.api.errors import ERROR_SCHEMA
 from edge_agent.api.fastpath import http_bet
-from edge_agent.domain.errors import DomainError
 
 BET_SCHEMA = {
     "type": "object",

@@ -147,7 +147,8 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
                 last = max((r["seq"] for r, _ in results if r is not None), default=0)
                 payload = [r if r is not None else {"error": e} for r, e in results]
 
-                def batch_done(err: BaseException | None, req: Any = req, payload: list = payload) -> None:
+                def batch_done(err: BaseException | None, req: Any = req, payload: list = payload,
+                               t0: float = t0) -> None:
                     if err is None:
                         M.BET_ACK.observe(time.perf_counter() - t0)
                         send({"type": "bets.result", "req": req, "results": payload})
@@ -183,6 +184,6 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
         out.put_nowait(None)
         try:
             await asyncio.wait_for(tasks[0], 2)
-        except (asyncio.TimeoutError, Exception):  # noqa: BLE001
+        except (TimeoutError, Exception):  # noqa: BLE001
             tasks[0].cancel()
         del loop

@@ -8,7 +8,7 @@ Player accounts may never go negative; so the sum of all accounts is always zero
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 HOUSE = "house"
 WORLD = "world"

@@ -6,8 +6,9 @@ validated against this state by the casino before any entry is written.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from contract import journal as J
 from contract import sync as S

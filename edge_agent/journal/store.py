@@ -23,9 +23,10 @@ import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from contract import journal as J
 from contract.canonical import canonical_json_fast

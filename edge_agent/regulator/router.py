@@ -120,7 +120,7 @@ def regulator_router(casino: Any, token_public_key_pem: str | None) -> APIRouter
                     # A signed regulator token of another jurisdiction: recorded, not answered.
                     try:
                         await journal_query(casino, d.principal, template, {}, d.status)
-                    except Exception:  # noqa: BLE001
+                    except Exception:
                         log.exception("could not journal a refused regulator query")
                 if html and d.status == 401:
                     return HTMLResponse(H.login_page(d.message), status_code=401)
@@ -133,7 +133,7 @@ def regulator_router(casino: Any, token_public_key_pem: str | None) -> APIRouter
                 result, status = _error(e.status, e.code, e.message, html), e.status
             except DomainError as e:
                 result, status = _error(e.status, e.code, e.message, html), e.status
-            except Exception:  # noqa: BLE001 - recorded like any other answer
+            except Exception:
                 log.exception("regulator query failed", route=template)
                 result, status = _error(500, "internal_error", "the query failed", html), 500
             try:

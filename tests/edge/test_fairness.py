@@ -65,7 +65,7 @@ def test_all_24_orders_of_4_items_equally_likely():
 def test_baccarat_deal_follows_the_tableau(seed, n):
     out = F.outcome("baccarat", seed, F.client_seed([("b1", "x")]), n)
     p, b = out["player"], out["banker"]
-    tot = lambda h: sum(F.card_value(c) for c in h) % 10  # noqa: E731
+    tot = lambda h: sum(F.card_value(c) for c in h) % 10
     p2, b2 = tot(p[:2]), tot(b[:2])
     assert 2 <= len(p) <= 3 and 2 <= len(b) <= 3
     if p2 >= 8 or b2 >= 8:

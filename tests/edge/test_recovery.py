@@ -121,8 +121,9 @@ async def test_feed_down_voids_round_and_stops_bets(tmp_path):
     assert c.state.cash(psn) == 5_000
     voided = [e for e in c.store.read(1) if e["kind"] == J.ROUND_VOIDED][-1]
     assert voided["data"]["reason"] == "studio_feed_lost"
-    from edge_agent.domain.errors import DomainError
     import pytest
+
+    from edge_agent.domain.errors import DomainError
 
     with pytest.raises(DomainError) as e:
         c.place_bet(psn, "roulette-1", "red", 100)

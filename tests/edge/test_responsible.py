@@ -9,7 +9,7 @@ from contract import sync as S
 from edge_agent.casino import Casino
 from edge_agent.domain import responsible as RG
 from edge_agent.domain.errors import DomainError
-from tests.edge.conftest import edge_config, fund
+from tests.edge.conftest import edge_config
 
 
 class Clock:
