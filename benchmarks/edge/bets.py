@@ -63,12 +63,20 @@ def _pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(p * len(xs)))] * 1000 if xs else float("nan")
 
 
-def run(mode: str, duration: float, procs: int, conns: int, window: int, per_frame: int) -> dict:
+def run(mode: str, duration: float, procs: int, conns: int, window: int, per_frame: int,
+        sync: bool = False) -> dict:
     key = tokens.new_signing_key()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         port = _free_port()
         cfg = _config(tmp, port, tokens.public_pem(key))
+        nats = None
+        if sync:
+            # The journal flows to a real JetStream while bets are taken: the edge as it runs.
+            from tests.support.nats import NatsServer
+
+            nats = NatsServer(tmp / "nats").start()
+            cfg["nats"] = {"url": nats.url, "ensure_streams": True}
         players = [f"bench-{i}" for i in range(procs * conns)]
         asyncio.run(_prefund(cfg, players))
         (tmp / "edge.yaml").write_text(yaml.safe_dump(cfg))
@@ -103,7 +111,9 @@ def run(mode: str, duration: float, procs: int, conns: int, window: int, per_fra
         finally:
             edge.send_signal(signal.SIGTERM)
             edge.wait(60)
-    return {"mode": mode, "bets_per_s": round(ok / duration), "refused": refused,
+            if nats is not None:
+                nats.stop()
+    return {"mode": mode, "sync": sync, "bets_per_s": round(ok / duration), "refused": refused,
             "p50_ms": round(_pct(lat, 0.50), 2), "p99_ms": round(_pct(lat, 0.99), 2),
             "acks": len(lat), "conns": procs * conns, "window": window if mode == "ws" else 1,
             "bets_per_frame": per_frame if mode == "ws" else 1}
@@ -117,16 +127,17 @@ def main() -> None:
     ap.add_argument("--conns", type=int, default=64)
     ap.add_argument("--window", type=int, default=3, help="bets in flight per WebSocket")
     ap.add_argument("--per-frame", type=int, default=1, help="bets per WebSocket frame (chips placed at once)")
+    ap.add_argument("--sync", action="store_true", help="publish the journal to a real nats-server meanwhile")
     a = ap.parse_args()
-    out: dict = {"bench": "bets", "machine": f"{os.cpu_count()} vCPU {platform.machine()}",
+    out: dict = {"bench": "bets", "sync": a.sync, "machine": f"{os.cpu_count()} vCPU {platform.machine()}",
                  "date": time.strftime("%Y-%m-%d")}
     if a.mode in ("ws", "both"):
-        ws = run("ws", a.duration, a.procs, a.conns, a.window, a.per_frame)
+        ws = run("ws", a.duration, a.procs, a.conns, a.window, a.per_frame, a.sync)
         print(json.dumps(ws), flush=True)
         out.update(ws_bets_per_s=ws["bets_per_s"], ws_p50_ms=ws["p50_ms"], ws_p99_ms=ws["p99_ms"],
                    ws_bets_per_frame=ws["bets_per_frame"])
     if a.mode in ("http", "both"):
-        http = run("http", a.duration, a.procs, a.conns, a.window, 1)
+        http = run("http", a.duration, a.procs, a.conns, a.window, 1, a.sync)
         print(json.dumps(http), flush=True)
         out.update(http_bets_per_s=http["bets_per_s"], http_p50_ms=http["p50_ms"], http_p99_ms=http["p99_ms"])
     print(json.dumps(out))

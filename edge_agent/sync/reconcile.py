@@ -82,13 +82,18 @@ async def reconcile_from_cloud(config: EdgeConfig, *, nc: Any = None, timeout: f
         except Exception as exc:  # noqa: BLE001
             log.warning("reconcile: no high-water mark; starting on the local journal", error=repr(exc))
             return ReconcileResult("unreachable", local, -1)
+        if source == cloud.STREAM and hwm.seq == 0:
+            # No control plane answered and the stream holds nothing of this edge (or does not
+            # exist yet: a first start): there is nothing the cloud has that this journal lacks.
+            return ReconcileResult("in_sync", local, 0, source=source)
         # The stream's last message is not necessarily its highest seq (see cloud.py): scan on.
         upto = hwm.seq if source == cloud.CONTROL_PLANE else 2**62
         if source == cloud.CONTROL_PLANE and hwm.seq <= local:
             await asyncio.to_thread(_check_hash_at, db, hwm)
             return ReconcileResult("in_sync", local, hwm.seq, source=source)
-        entries = await cloud.fetch_entries(nc, config.edge_id, max(local, 1), upto, timeout=timeout,
-                                            stream=stream)
+        # Ask whoever answered the high-water mark (a silent control plane would only time out).
+        fetch = cloud.fetch_entries if source == cloud.CONTROL_PLANE else cloud.stream_entries
+        entries = await fetch(nc, config.edge_id, max(local, 1), upto, timeout=timeout, stream=stream)
         top = max([hwm.seq] + [e.seq for e in entries])
         if top <= local:
             await asyncio.to_thread(_check_hash_at, db, hwm)

@@ -167,3 +167,14 @@ async def test_control_plane_hwm_protocol(tmp_path, nats_server):
     await c.stop()
     c.close()
     await cp.close()
+
+
+async def test_first_start_without_control_plane_or_stream_is_in_sync(tmp_path, nats_server):
+    """A new edge whose NATS has no journal stream yet and no control plane: start at once."""
+    import time
+
+    cfg = edge_config(tmp_path / "new", nats_server.url)
+    t0 = time.monotonic()
+    res = await reconcile_from_cloud(cfg, timeout=2.0)
+    assert res.action == "in_sync" and res.cloud_seq == 0 and res.source == "stream"
+    assert time.monotonic() - t0 < 2.0  # answered, not waited out
