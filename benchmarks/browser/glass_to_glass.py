@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -31,7 +32,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--warmup", type=float, default=3.0)
+    ap.add_argument("--srt-latency", type=int, default=40, help="SRT latency of the studio link, ms")
+    ap.add_argument("--ladder", choices=["light", "default"], default="default",
+                    help="default: the product's 720p/360p/180p ladder; light: one 360p rung")
     a = ap.parse_args()
+    # Read by the edge subprocess (tests/browser/media_support.py).
+    os.environ["BROWSER_SRT_LATENCY_MS"] = str(a.srt_latency)
+    if a.ladder == "default":
+        os.environ["BROWSER_MEDIA_LADDER"] = "default"
+    else:
+        os.environ.pop("BROWSER_MEDIA_LADDER", None)
     from playwright.sync_api import sync_playwright
 
     key = tokens.new_signing_key()
@@ -70,7 +80,7 @@ def main() -> None:
                       "p95_ms": round(percentile(samples, 95), 1), "p99_ms": round(percentile(samples, 99), 1),
                       "samples": len(samples), "fps": round(frames / a.seconds, 1),
                       "frames_dropped": res["dropped"], "resolution": f"{res['w']}x{res['h']}",
-                      "seconds": a.seconds}))
+                      "seconds": a.seconds, "srt_latency_ms": a.srt_latency, "ladder": a.ladder}))
 
 
 if __name__ == "__main__":

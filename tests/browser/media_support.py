@@ -19,7 +19,8 @@ def free_udp_port() -> int:
 def media_config(tmp: Path, table_ids: list[str]):  # -> MediaConfig
     from edge_agent.media.config import MediaConfig, Rung, TableFeed
 
-    feeds = [TableFeed(table_id=t, srt_port=free_udp_port(), srt_latency_ms=20) for t in table_ids
+    latency = int(os.environ.get("BROWSER_SRT_LATENCY_MS", "20"))
+    feeds = [TableFeed(table_id=t, srt_port=free_udp_port(), srt_latency_ms=latency) for t in table_ids
              if t in VIDEO_TABLES]
     if os.environ.get("BROWSER_MEDIA_LADDER") == "default":   # the product's 720p/360p/180p ladder
         return MediaConfig(tables=feeds, announce_addresses=["127.0.0.1"], audio=False, srt_bind="127.0.0.1")
