@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import structlog
-from aiortc import clock
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
@@ -28,17 +28,29 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 
-from edge_agent.media import metrics
+from edge_agent.media import fastsend, metrics
 from edge_agent.media.abr import AbrController
 from edge_agent.media.fanout import EncodedFrame, RtpStream
 from edge_agent.media.peer import Peer
 
 log = structlog.get_logger(__name__)
 HISTORY = 256  # SRTP packets kept for NACK per viewer (~1-3 s; memory grows with viewers)
+_NTP_EPOCH_OFFSET = 2208988800  # 1900-01-01 to 1970-01-01 in seconds
+
+
+def _ntp_now() -> int:
+    """aiortc's clock.current_ntp_time() without datetime arithmetic (4 µs -> 1 µs per call)."""
+    t = time.time()
+    return ((int(t) + _NTP_EPOCH_OFFSET) << 32) | int((t % 1.0) * 4294967296.0)
 
 
 class SenderPath:
-    """Sends already-numbered RTP packets of one aiortc sender on the wire (SRTP + sendto)."""
+    """Sends already-numbered RTP packets of one aiortc sender on the wire (SRTP + sendto).
+
+    With the C fast path (edge_agent.media.fastsend) one call per frame builds, protects and
+    sends the frame's packets (sendmmsg); otherwise the same is done here packet by packet.
+    Either way the NACK history holds the SRTP packets exactly as sent.
+    """
 
     def __init__(self, peer: Peer, sender: Any) -> None:
         self.sender = sender
@@ -46,11 +58,28 @@ class SenderPath:
                                 seq=random.getrandbits(16), ts_offset=random.getrandbits(32))
         self._srtp, self._ice = peer.transport_handles(sender)
         self._history: list[bytes | None] = [None] * HISTORY
+        self._ctx = fastsend.srtp_ctx(self._srtp) if fastsend.AVAILABLE else 0
+        self.fast = bool(self._ctx)
+        # The nominated pair the fast path last resolved: its transport, socket fd, destination.
+        self._pair: Any = None
+        self._transport: Any = None
+        self._fd = -1
+        self._dst: tuple[str, int] = ("", 0)
 
     def send(self, payloads: list[bytes], pts: int) -> int:
         pair = self._ice._nominated.get(1)
         if pair is None:
             return 0
+        sent = self._send_fast(pair, payloads, pts) if self._ctx else self._send_python(pair, payloads, pts)
+        # Keep aiortc's sender reports truthful (receivers use them for RTT and A/V sync).
+        s, st = self.sender, self.stream
+        s._RTCRtpSender__ntp_timestamp = _ntp_now()
+        s._RTCRtpSender__rtp_timestamp = st.last_ts
+        s._RTCRtpSender__packet_count = st.packets
+        s._RTCRtpSender__octet_count = st.octets
+        return sent
+
+    def _send_python(self, pair: Any, payloads: list[bytes], pts: int) -> int:
         sendto, addr, protect = pair.protocol.transport.sendto, pair.remote_addr, self._srtp.protect
         first_seq = self.stream.seq
         hist = self._history
@@ -60,12 +89,44 @@ class SenderPath:
             hist[(first_seq + i) % HISTORY] = data
             sendto(data, addr)
             sent += len(data)
-        # Keep aiortc's sender reports truthful (receivers use them for RTT and A/V sync).
-        s = self.sender
-        s._RTCRtpSender__ntp_timestamp = clock.current_ntp_time()
-        s._RTCRtpSender__rtp_timestamp = self.stream.last_ts
-        s._RTCRtpSender__packet_count = self.stream.packets
-        s._RTCRtpSender__octet_count = self.stream.octets
+        return sent
+
+    def _bind(self, pair: Any) -> None:
+        self._pair = pair
+        self._transport = transport = pair.protocol.transport
+        host, port = pair.remote_addr[0], pair.remote_addr[1]
+        fd = fastsend.udp_fd(transport)
+        try:
+            socket.inet_pton(socket.AF_INET, host)
+        except (OSError, TypeError):
+            fd = -1  # not IPv4: C still builds and protects, asyncio sends
+        if not hasattr(transport, "get_write_buffer_size"):
+            fd = -1  # not a plain asyncio datagram transport (e.g. TURN)
+        self._fd, self._dst = fd, (host, port)
+
+    def _send_fast(self, pair: Any, payloads: list[bytes], pts: int) -> int:
+        if pair is not self._pair:
+            self._bind(pair)
+        transport = self._transport
+        # Only straight to the socket while asyncio holds nothing queued (keeps the order) and
+        # the socket is open (a closed transport's fd number may belong to another socket).
+        fd = self._fd
+        if fd >= 0 and (transport.get_write_buffer_size() or transport.is_closing()):
+            fd = -1
+        st = self.stream
+        ts = (pts + st.ts_offset) & 0xFFFFFFFF
+        host, port = self._dst
+        st.seq, sent, octets, rest = fastsend.send_frame(
+            payloads, st.payload_type, st.seq, ts, st.ssrc, fastsend.PROTECT_FN, self._ctx,
+            fd, host, port, self._history)
+        st.packets += len(payloads)
+        st.octets += octets
+        st.last_ts = ts
+        if rest:  # EAGAIN / error / not IPv4: asyncio queues or reports them as for its own sendto
+            sendto, addr = transport.sendto, pair.remote_addr
+            for data in rest:
+                sendto(data, addr)
+                sent += len(data)
         return sent
 
     def resend(self, seq: int) -> None:
@@ -102,6 +163,7 @@ class ViewerSession:
     # -- lifecycle -------------------------------------------------------------------------
     def activate(self) -> None:
         """DTLS is up: take over the RTP path and hook RTCP."""
+        fastsend.log_choice()
         self.video = SenderPath(self.peer, self.peer.video)
         self._hook(self.peer.video, video=True)
         if self.peer.audio is not None:

@@ -1,0 +1,67 @@
+"""The C fast path of the fan-out (`_fastsend.c`): per frame per viewer, one call numbers the RTP
+packets, SRTP-protects them with aiortc's own libsrtp session and sends them with one `sendmmsg`.
+
+It is optional. If the extension is not built (no compiler at install time), cannot load, or is
+switched off with EDGE_MEDIA_FASTSEND=0, the fan-out keeps its pure-Python path; `AVAILABLE` says
+which one runs, the `media_fastsend_enabled` gauge exports it and the choice is logged once.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+import structlog
+from prometheus_client import Gauge
+
+log = structlog.get_logger(__name__)
+
+try:
+    if os.environ.get("EDGE_MEDIA_FASTSEND", "1").lower() in ("0", "false", "no", "off"):
+        raise ImportError("disabled by EDGE_MEDIA_FASTSEND")
+    from pylibsrtp._binding import ffi as _ffi
+    from pylibsrtp._binding import lib as _lib
+
+    from edge_agent.media import _fastsend
+
+    # pylibsrtp bundles libsrtp 2.x: srtp_protect(srtp_t, void *rtp, int *len), in place.
+    if _ffi.typeof(_lib.srtp_protect).cname != "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)":
+        raise ImportError(f"unexpected srtp_protect signature {_ffi.typeof(_lib.srtp_protect).cname}")
+    PROTECT_FN = int(_ffi.cast("uintptr_t", _ffi.addressof(_lib, "srtp_protect")))
+    send_frame = _fastsend.send_frame
+    SrtpError = _fastsend.SrtpError
+    AVAILABLE = True
+    REASON = "C extension loaded"
+except Exception as exc:  # noqa: BLE001 - any failure means: stay on the Python path
+    AVAILABLE = False
+    REASON = f"{type(exc).__name__}: {exc}"
+    PROTECT_FN = 0
+    send_frame = None  # type: ignore[assignment]
+
+    class SrtpError(Exception):  # type: ignore[no-redef]
+        pass
+
+ENABLED = Gauge("media_fastsend_enabled", "1 when the fan-out sends through the C fast path (RTP+SRTP+sendmmsg)")
+ENABLED.set(1 if AVAILABLE else 0)
+_logged = False
+
+
+def log_choice() -> None:
+    global _logged
+    if not _logged:
+        _logged = True
+        log.info("media.fastsend", enabled=AVAILABLE, reason=REASON)
+
+
+def srtp_ctx(session: Any) -> int:
+    """The `srtp_t` of a pylibsrtp.Session (kept alive by whoever holds the Session)."""
+    return int(_ffi.cast("uintptr_t", session._srtp[0]))
+
+
+def udp_fd(transport: Any) -> int:
+    """The fd of an asyncio datagram transport's IPv4 socket, or -1 (then use the Python path)."""
+    get = getattr(transport, "get_extra_info", None)
+    sock = get("socket") if get is not None else None
+    if sock is None or sock.family != socket.AF_INET or sock.type != socket.SOCK_DGRAM:
+        return -1
+    return sock.fileno()

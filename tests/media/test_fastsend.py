@@ -1,0 +1,188 @@
+"""The C fast path of the fan-out (RTP + SRTP + sendmmsg in one call per frame per viewer).
+
+Its SRTP output must be byte-for-byte what pylibsrtp's own protect gives for the same RTP
+packets, decrypt with the peer's keys to the right headers and payloads, keep the NACK history,
+and an aiortc WHEP player must still decode video with it (and with the Python fallback).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import struct
+
+import httpx
+import pytest
+from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket
+from pylibsrtp import Policy, Session
+
+from edge_agent.media import fastsend
+from edge_agent.media.client import play
+from edge_agent.media.fanout import RtpStream
+
+needs_c = pytest.mark.skipif(not fastsend.AVAILABLE, reason=f"C fast path not built: {fastsend.REASON}")
+KEY = bytes(range(44))  # long enough for every profile (AES-256-GCM: 32-byte key + 12-byte salt)
+CM_SHA1_80 = Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+PROFILES = [CM_SHA1_80, Policy.SRTP_PROFILE_AES128_CM_SHA1_32, Policy.SRTP_PROFILE_AEAD_AES_128_GCM,
+            Policy.SRTP_PROFILE_AEAD_AES_256_GCM]  # what aiortc may negotiate
+
+
+def _sessions(profile: int = CM_SHA1_80) -> tuple[Session, Session, Session]:
+    """(fast-path sender, reference sender, receiver) sharing one key."""
+    tx = [Session(Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile)) for _ in range(2)]
+    rx = Session(Policy(key=KEY, ssrc_type=Policy.SSRC_ANY_INBOUND, srtp_profile=profile))
+    return tx[0], tx[1], rx
+
+
+def _payloads(n: int, seed: int = 1) -> list[bytes]:
+    rnd = random.Random(seed)
+    return [rnd.randbytes(rnd.choice((1, 17, 600, 1188, 1200))) for _ in range(n)]
+
+
+def _udp_pair() -> tuple[socket.socket, socket.socket]:
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    rx.settimeout(2)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.bind(("127.0.0.1", 0))
+    return tx, rx
+
+
+@needs_c
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("n, seq", [(1, 100), (5, 65533), (150, 7)])  # single, seq wrap, > one sendmmsg batch
+def test_fast_path_matches_pylibsrtp_and_decrypts(n: int, seq: int, profile: int) -> None:
+    fast_tx, ref_tx, rx = _sessions(profile)
+    payloads = _payloads(n)
+    ssrc, pt, pts, ts_offset = 0x12345678, 102, 900_000, 0xFFFFF000
+    ref = RtpStream(ssrc=ssrc, payload_type=pt, seq=seq, ts_offset=ts_offset)
+    expected = [ref_tx.protect(p) for p in ref.packets_for(payloads, pts)]
+    ts = (pts + ts_offset) & 0xFFFFFFFF
+
+    tx_sock, rx_sock = _udp_pair()
+    history: list[bytes | None] = [None] * 256
+    try:
+        new_seq, wire, octets, unsent = fastsend.send_frame(
+            payloads, pt, seq, ts, ssrc, fastsend.PROTECT_FN, fastsend.srtp_ctx(fast_tx),
+            tx_sock.fileno(), "127.0.0.1", rx_sock.getsockname()[1], history)
+        got = [rx_sock.recv(2048) for _ in range(n)]
+    finally:
+        tx_sock.close()
+        rx_sock.close()
+
+    assert unsent is None
+    assert new_seq == ref.seq == (seq + n) & 0xFFFF
+    assert octets == sum(map(len, payloads))
+    assert wire == sum(map(len, expected))
+    assert got == expected  # on the wire, in order, byte for byte what pylibsrtp makes
+    for i, data in enumerate(got):
+        s = (seq + i) & 0xFFFF
+        assert history[s % 256] == data  # NACK history holds the packets as sent
+        clear = rx.unprotect(data)
+        b0, b1, hseq, hts, hssrc = struct.unpack_from("!BBHII", clear)
+        assert (b0, b1 & 0x7F, hseq, hts, hssrc) == (0x80, pt, s, ts, ssrc)
+        assert bool(b1 & 0x80) == (i == n - 1)  # marker on the frame's last packet only
+        assert clear[12:] == payloads[i]
+
+
+@needs_c
+def test_without_a_socket_everything_comes_back_unsent() -> None:
+    fast_tx, _, rx = _sessions()
+    payloads = _payloads(3, seed=2)
+    seq, wire, octets, unsent = fastsend.send_frame(
+        tuple(payloads), 96, 1, 2, 3, fastsend.PROTECT_FN, fastsend.srtp_ctx(fast_tx), -1, "", 0, None)
+    assert (seq, wire, octets) == (4, 0, sum(map(len, payloads)))
+    assert [rx.unprotect(d)[12:] for d in unsent] == payloads
+
+
+@needs_c
+def test_srtp_failure_raises_and_sends_nothing() -> None:
+    # A session with a stream for another SSRC only: srtp_protect answers "no context".
+    tx = Session(Policy(key=KEY, ssrc_type=Policy.SSRC_SPECIFIC, ssrc_value=1))
+    tx_sock, rx_sock = _udp_pair()
+    rx_sock.settimeout(0.2)
+    try:
+        with pytest.raises(fastsend.SrtpError):
+            fastsend.send_frame([b"x"], 96, 1, 2, 3, fastsend.PROTECT_FN, fastsend.srtp_ctx(tx),
+                                tx_sock.fileno(), "127.0.0.1", rx_sock.getsockname()[1], None)
+        with pytest.raises(TimeoutError):
+            rx_sock.recv(2048)
+    finally:
+        tx_sock.close()
+        rx_sock.close()
+
+
+@needs_c
+def test_bad_arguments_are_refused() -> None:
+    tx, _, _ = _sessions()
+    ctx = fastsend.srtp_ctx(tx)
+    with pytest.raises(TypeError):
+        fastsend.send_frame(["str"], 96, 1, 2, 3, fastsend.PROTECT_FN, ctx, -1, "", 0, None)
+    with pytest.raises(ValueError):
+        fastsend.send_frame([b"x"], 96, 1, 2, 3, fastsend.PROTECT_FN, ctx, 5, "::1", 9, None)
+    with pytest.raises(TypeError):
+        fastsend.send_frame([b"x"], 96, 1, 2, 3, fastsend.PROTECT_FN, ctx, -1, "", 0, [])
+
+
+@pytest.fixture(params=["fast", "python"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "fast" and not fastsend.AVAILABLE:
+        pytest.skip(f"C fast path not built: {fastsend.REASON}")
+    if request.param == "python":
+        monkeypatch.setattr(fastsend, "AVAILABLE", False)
+    return request.param
+
+
+async def test_player_decodes_and_nacked_packet_is_resent(path: str, edge_factory, studio,
+                                                          http: httpx.AsyncClient) -> None:
+    edge = await edge_factory()
+    svc = edge.service
+    studio("t1", edge.srt_port, "--no-audio")
+    assert await edge.wait(lambda: svc.is_live("t1")), "feed never came up"
+    player = await play(http, f"{edge.base}/whep/t1", audio=False)
+    try:
+        assert await edge.wait(lambda: "video" in player.tracks)
+        session = next(iter(svc.tables["t1"].sessions.values()))
+        assert await edge.wait(lambda: session.video is not None)
+        assert session.video.fast is (path == "fast")
+
+        # Watch the player's socket (the datagrams still go on to aiortc).
+        receiver = next(t.receiver for t in player.pc.getTransceivers() if t.kind == "video")
+        proto = receiver.transport.transport._connection._nominated[1].protocol
+        original = proto.datagram_received
+        seen: dict[int, list[bytes]] = {}
+
+        def datagram_received(data: bytes, addr: object) -> None:
+            if 127 < data[0] < 192 and not (191 < data[1] < 224):  # RTP, not RTCP
+                seen.setdefault(int.from_bytes(data[2:4], "big"), []).append(data)
+            original(data, addr)
+
+        proto.datagram_received = datagram_received
+        frames = [await asyncio.wait_for(player.tracks["video"].recv(), 10) for _ in range(15)]
+        assert {(f.width, f.height) for f in frames} == {(640, 360)}
+        assert seen
+
+        # The player NACKs a packet it got: the edge sends the very same SRTP packet again.
+        ssrc = session.video.stream.ssrc
+        seq = (session.video.stream.seq - 5) & 0xFFFF
+        assert await edge.wait(lambda: seq in seen, 5)
+        await receiver._send_rtcp(RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=ssrc, lost=[seq]))
+        assert await edge.wait(lambda: len(seen[seq]) >= 2, 5), "NACKed packet not retransmitted"
+        assert seen[seq][1] == seen[seq][0]
+        # ... and the picture keeps going.
+        await asyncio.wait_for(player.tracks["video"].recv(), 10)
+    finally:
+        await player.close(http)
+    assert await edge.wait(lambda: svc.viewer_count() == 0, 5)
+
+
+def test_fastsend_can_be_switched_off_by_environment() -> None:
+    import subprocess
+    import sys
+
+    code = "from edge_agent.media import fastsend; print(fastsend.AVAILABLE, fastsend.REASON)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "EDGE_MEDIA_FASTSEND": "0"}).stdout
+    assert out.startswith("False") and "EDGE_MEDIA_FASTSEND" in out
