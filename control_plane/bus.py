@@ -37,6 +37,85 @@ def edge_of(subject: str) -> str:
     return subject.split(".", 2)[2]
 
 
+class Puller:
+    """Fetches from a durable pull consumer with one callback subscription and plain pull
+    requests, instead of the client's `fetch`, which costs a task, a `wait_for` and a uuid per
+    message (measured: most of the consumer's CPU at 20,000 entries/s).
+
+    `fetch(n)` asks for what is available now (`no_wait`); when nothing is, it long-polls for one
+    message (`expires`) and then takes whatever else arrived with it, so an entry is handed over
+    as soon as it is in the stream and a backlog comes in batches of `n`. Each request has its own
+    reply subject, so the status that ends it (404 no messages, 408 expired) is matched to it;
+    a delivery that arrives after its request was given up on is kept for the next fetch (it is
+    a real delivery: acked like any other, or redelivered after ack_wait)."""
+
+    def __init__(self, nc: Any, js_prefix: str, stream: str, durable: str) -> None:
+        self.nc = nc
+        self.next_subject = f"{js_prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self.inbox = nc.new_inbox()
+        self._buf: list[Any] = []
+        self._req = 0
+        self._ended = False  # the current request got its terminating status
+        self._wake = asyncio.Event()
+        self.sub: Any = None
+
+    async def start(self) -> Puller:
+        self.sub = await self.nc.subscribe(self.inbox + ".*", cb=self._on_msg)
+        return self
+
+    async def _on_msg(self, msg: Any) -> None:
+        headers = msg.headers
+        if not msg.data and headers and "Status" in headers:
+            status = headers["Status"]
+            if status == "100":  # idle heartbeat (not requested, harmless)
+                return
+            if msg.subject == f"{self.inbox}.{self._req}":
+                self._ended = True
+            if status not in ("404", "408"):
+                log.warning("pull request ended", status=status, description=headers.get("Description", ""))
+        else:
+            self._buf.append(msg)
+        self._wake.set()
+
+    async def _request(self, batch: int, expires: float | None = None) -> None:
+        self._req += 1
+        self._ended = False
+        body: dict[str, Any] = {"batch": batch}
+        if expires is None:
+            body["no_wait"] = True
+        else:
+            body["expires"] = int(expires * 1e9)
+        await self.nc.publish(self.next_subject, json.dumps(body).encode(), reply=f"{self.inbox}.{self._req}")
+
+    async def _wait(self, want: int, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self._buf) < want and not self._ended:
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), left)
+            except TimeoutError:
+                return
+
+    async def fetch(self, n: int, timeout: float = 1.0) -> list[Any]:
+        """Up to `n` messages; [] when none arrived within `timeout`."""
+        if len(self._buf) < n:
+            await self._request(n - len(self._buf))
+            await self._wait(n, 5.0)
+        if not self._buf:
+            await self._request(1, expires=timeout)
+            await self._wait(1, timeout + 1.0)
+            if self._buf and len(self._buf) < n:
+                await self._request(n - len(self._buf))
+                await self._wait(n, 5.0)
+        out = self._buf[:n]
+        del self._buf[:n]
+        return out
+
+
 class Bus:
     def __init__(self, cfg: NatsConfig, engine: Engine, metrics: Metrics, applier: JournalApplier,
                  checkpoints: CheckpointService, registry: Registry, on_applied: Callable[[bool, bool], None]) -> None:
@@ -95,47 +174,67 @@ class Bus:
             except BadRequestError:
                 await self.js.stream_info(name)  # created concurrently by an edge: fine
 
-    async def _pull(self, subject: str, stream: str, durable: str) -> Any:
+    async def _pull(self, subject: str, stream: str, durable: str) -> Puller:
         config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=self.cfg.ack_wait_s,
                                 deliver_policy=DeliverPolicy.ALL, max_ack_pending=10_000, max_deliver=-1)
-        return await self.js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
+        # creates (or binds to) the durable consumer; messages are pulled by the Puller
+        await self.js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
+        return await Puller(self.nc, self.js._prefix, stream, durable).start()
 
-    async def _consume(self, psub: Any, handle: Callable[[list[Any]], Any]) -> None:
-        while self._running:
-            try:
-                msgs = await psub.fetch(self.cfg.fetch_batch, timeout=1)
-            except NatsTimeout:
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - disconnected: the client reconnects by itself
-                log.warning("fetch failed", error=repr(exc))
-                await asyncio.sleep(0.5)
-                continue
-            try:
-                await handle(msgs)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - e.g. database down: not acked, JetStream redelivers
-                self.metrics.errors.labels("consume").inc()
-                log.error("apply failed; will be redelivered", error=repr(exc))
-                for m in msgs:
-                    try:
-                        await m.nak(delay=1)
-                    except Exception as nak_exc:  # noqa: BLE001 - without a nak it is redelivered after ack_wait
-                        log.debug("nak failed", error=repr(nak_exc))
-                await asyncio.sleep(0.5)
+    async def _consume(self, puller: Puller, handle: Callable[[list[Any]], Any]) -> None:
+        """Batches are handled one after the other, in stream order; the next one is fetched while
+        the current one is applied (the event loop parses deliveries while the database works)."""
+        nxt: asyncio.Task[list[Any]] | None = None
+        try:
+            while self._running:
+                try:
+                    msgs = await (nxt or puller.fetch(self.cfg.fetch_batch, timeout=1))
+                    nxt = None
+                    if not msgs:
+                        continue
+                except NatsTimeout:
+                    nxt = None
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - disconnected: the client reconnects by itself
+                    nxt = None
+                    log.warning("fetch failed", error=repr(exc))
+                    await asyncio.sleep(0.5)
+                    continue
+                if len(msgs) >= self.cfg.fetch_batch:  # a backlog: overlap the next fetch with this apply
+                    nxt = asyncio.ensure_future(puller.fetch(self.cfg.fetch_batch, timeout=1))
+                await self._handle(msgs, handle)
+        finally:
+            if nxt is not None:
+                nxt.cancel()
+
+    async def _handle(self, msgs: list[Any], handle: Callable[[list[Any]], Any]) -> None:
+        try:
+            await handle(msgs)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. database down: not acked, JetStream redelivers
+            self.metrics.errors.labels("consume").inc()
+            log.error("apply failed; will be redelivered", error=repr(exc))
+            for m in msgs:
+                try:
+                    await m.nak(delay=1)
+                except Exception as nak_exc:  # noqa: BLE001 - without a nak it is redelivered after ack_wait
+                    log.debug("nak failed", error=repr(nak_exc))
+            await asyncio.sleep(0.5)
 
     async def _on_entries(self, msgs: list[Any]) -> None:
-        batch: list[tuple[str, S.SyncedEntry]] = []
-        malformed: list[tuple[str, str]] = []
-        for m in msgs:
-            try:
-                batch.append((edge_of(m.subject), S.SyncedEntry.model_validate_json(m.data)))
-            except ValidationError as exc:
-                malformed.append((edge_of(m.subject), str(exc)[:500]))
+        raw = [(edge_of(m.subject), m.data) for m in msgs]
 
-        def _apply() -> list[Any]:
+        def _apply() -> list[Any]:  # parsed in the worker thread too: the event loop stays on I/O
+            batch: list[tuple[str, S.SyncedEntry]] = []
+            malformed: list[tuple[str, str]] = []
+            for edge, data in raw:
+                try:
+                    batch.append((edge, S.SyncedEntry.model_validate_json(data)))
+                except ValidationError as exc:
+                    malformed.append((edge, str(exc)[:500]))
             if malformed:
                 with self.engine.begin() as c:
                     for edge, why in malformed:

@@ -22,7 +22,7 @@ class NatsConfig(BaseModel):
     password: str | None = None
     token: str | None = None
     durable: str = "control-plane"
-    fetch_batch: int = 100
+    fetch_batch: int = 1000  # entries per fetch and per database transaction (fetch never waits to fill it)
     ack_wait_s: float = 30.0  # an unacknowledged entry (crash between commit and ack) comes back after this
     duplicate_window_s: float = 120.0
 
