@@ -18,13 +18,15 @@ import fractions
 import multiprocessing as mp
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from multiprocessing.connection import Connection
 from typing import Any
 
 import av
 import structlog
 from aiortc.codecs.h264 import H264Encoder
+from av.video.reformatter import VideoReformatter
 
 from edge_agent.media.config import Rung
 from edge_agent.media.ingest import SrtListener, UdpFeed, bind_udp, now_ms, wait_for_data
@@ -63,27 +65,52 @@ def _opus_encoder() -> av.AudioCodecContext:
 
 
 class Ladder:
-    """One decoded picture in, one packetized frame per rung out."""
+    """One decoded picture in, one packetized frame per rung out.
+
+    Rungs are scaled and encoded in parallel threads (libav releases the GIL while it works): the
+    ladder costs the slowest rung's time, not the sum of all rungs, and each rung's frame is handed
+    on as soon as it is ready, so a 360p viewer does not wait for the 720p encode. Each rung has
+    its own scaler: a frame's own reformatter is one SwsContext, unsafe to share across threads."""
 
     def __init__(self, rungs: list[Rung], fps: int, keyint: int) -> None:
         self.rungs = rungs
         self.encoders = [_rung_encoder(r, fps, keyint) for r in rungs]
         self.force_key = False
+        # One scaler per rung: a frame's own reformatter (frame.reformat) is one shared SwsContext.
+        self._scalers = [VideoReformatter() for _ in rungs]
+        self._pool = (ThreadPoolExecutor(max_workers=len(rungs), thread_name_prefix="rung")
+                      if len(rungs) > 1 else None)
 
-    def encode(self, frame: av.VideoFrame, pts90: int) -> list[tuple[int, bool, list[bytes], int]]:
+    def _encode_rung(self, i: int, frame: av.VideoFrame) -> list[tuple[int, bool, list[bytes], int]]:
+        rung, enc = self.rungs[i], self.encoders[i]
+        if (frame.width, frame.height) == (rung.width, rung.height) and frame.format.name == "yuv420p":
+            scaled = frame  # stamped by the caller; never written here (other rungs read it)
+        else:
+            scaled = self._scalers[i].reformat(frame, rung.width, rung.height, "yuv420p")
+            scaled.pts, scaled.time_base, scaled.pict_type = frame.pts, frame.time_base, frame.pict_type
         out = []
+        for pkt in enc.encode(scaled):
+            data = bytes(pkt)
+            payloads = H264Encoder._packetize(H264Encoder._split_bitstream(data))
+            out.append((i, bool(pkt.is_keyframe), payloads, len(data)))
+        return out
+
+    def encode_iter(self, frame: av.VideoFrame, pts90: int) -> Iterator[tuple[int, bool, list[bytes], int]]:
+        """Rung frames in the order they finish; every rung is done when the iterator ends."""
         key = self.force_key
         self.force_key = False
-        for i, (rung, enc) in enumerate(zip(self.rungs, self.encoders)):
-            scaled = frame if (frame.width, frame.height) == (rung.width, rung.height) and \
-                frame.format.name == "yuv420p" else frame.reformat(rung.width, rung.height, "yuv420p")
-            scaled.pts, scaled.time_base = pts90, fractions.Fraction(1, VIDEO_CLOCK)
-            scaled.pict_type = av.video.frame.PictureType.I if key else av.video.frame.PictureType.NONE
-            for pkt in enc.encode(scaled):
-                data = bytes(pkt)
-                payloads = H264Encoder._packetize(H264Encoder._split_bitstream(data))
-                out.append((i, bool(pkt.is_keyframe), payloads, len(data)))
-        return out
+        # Same timestamp and picture type on every rung: keyframes stay aligned across the ladder.
+        frame.pts, frame.time_base = pts90, fractions.Fraction(1, VIDEO_CLOCK)
+        frame.pict_type = av.video.frame.PictureType.I if key else av.video.frame.PictureType.NONE
+        if self._pool is None:
+            yield from self._encode_rung(0, frame)
+            return
+        futures = [self._pool.submit(self._encode_rung, i, frame) for i in range(len(self.rungs))]
+        for fut in as_completed(futures):
+            yield from fut.result()
+
+    def encode(self, frame: av.VideoFrame, pts90: int) -> list[tuple[int, bool, list[bytes], int]]:
+        return list(self.encode_iter(frame, pts90))
 
 
 def run(table_id: str, srt_port: int, latency_ms: int, rungs: list[dict[str, Any]], fps: int,
@@ -156,7 +183,7 @@ def run(table_id: str, srt_port: int, latency_ms: int, rungs: list[dict[str, Any
                             if probe:
                                 captured = read_capture_ts(frame)
                                 decoded_ms, t_enc = now_ms(), time.perf_counter()
-                            for rung, key, payloads, size in ladder.encode(frame, pts90):
+                            for rung, key, payloads, size in ladder.encode_iter(frame, pts90):
                                 send(("v", rung, pts90, key, payloads, size))
                                 if not up and key:
                                     up = True
