@@ -13,9 +13,7 @@ and ("stop",).
 """
 from __future__ import annotations
 
-import asyncio
 import fractions
-import multiprocessing as mp
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +26,7 @@ import structlog
 from aiortc.codecs.h264 import H264Encoder
 from av.video.reformatter import VideoReformatter
 
+from edge_agent.media.child import spawn_child
 from edge_agent.media.config import Rung
 from edge_agent.media.ingest import SrtListener, UdpFeed, bind_udp, now_ms, wait_for_data
 from edge_agent.media.timestamp import read_capture_ts
@@ -224,27 +223,7 @@ class TranscoderProcess:
         self._last_key_request = 0.0
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        ctx = mp.get_context("spawn")
-        parent, child = ctx.Pipe()
-        self._proc = ctx.Process(target=run, args=(*self._args, child), daemon=True,
-                                 name=f"transcode-{self.table_id}")
-        self._proc.start()
-        child.close()
-        self._conn = parent
-
-        def reader() -> None:
-            while True:
-                try:
-                    msg = parent.recv()
-                except (EOFError, OSError):
-                    return
-                try:
-                    loop.call_soon_threadsafe(self._on_message, msg)
-                except RuntimeError:  # loop closed
-                    return
-
-        threading.Thread(target=reader, daemon=True, name=f"transcode-rx-{self.table_id}").start()
+        self._proc, self._conn = spawn_child(run, self._args, f"transcode-{self.table_id}", self._on_message)
 
     def request_keyframe(self) -> None:
         # Rate-limited: a PLI storm from many viewers must not turn every frame into an IDR.

@@ -10,7 +10,6 @@ Worker -> parent:  ("answer", req, sid, etag, sdp) | ("error", req, message) | (
 from __future__ import annotations
 
 import asyncio
-import multiprocessing as mp
 import threading
 from multiprocessing.connection import Connection
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import structlog
 
 from edge_agent.media import peer as peers
+from edge_agent.media.child import spawn_child
 from edge_agent.media.config import MediaConfig
 from edge_agent.media.fanout import EncodedFrame, TableFanout
 from edge_agent.media.session import ViewerSession
@@ -135,27 +135,8 @@ class WorkerHandle:
         self._conn: Connection | None = None
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        ctx = mp.get_context("spawn")
-        parent, child = ctx.Pipe()
-        self._proc = ctx.Process(target=run_worker, args=(self._config.model_dump_json(), child), daemon=True,
-                                 name=f"fanout-{self.index}")
-        self._proc.start()
-        child.close()
-        self._conn = parent
-
-        def reader() -> None:
-            while True:
-                try:
-                    msg = parent.recv()
-                except (EOFError, OSError):
-                    return
-                try:
-                    loop.call_soon_threadsafe(self._on_reply, msg)
-                except RuntimeError:
-                    return
-
-        threading.Thread(target=reader, daemon=True).start()
+        self._proc, self._conn = spawn_child(run_worker, (self._config.model_dump_json(),), f"fanout-{self.index}",
+                                             self._on_reply)
 
     def _on_reply(self, msg: tuple[Any, ...]) -> None:
         kind = msg[0]
