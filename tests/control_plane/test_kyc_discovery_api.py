@@ -96,9 +96,10 @@ async def test_discovery_residency_health_and_load(nats_server, nc, make_cp) -> 
 
 
 async def test_stale_heartbeat_is_not_discovered(make_cp) -> None:  # type: ignore[no-untyped-def]
-    cp = await make_cp(None, heartbeat_timeout_s=0.2)
-    cp.registry.heartbeat(S.Heartbeat.model_validate_json(hb("gr-1", "GR", 1)))  # auto-registered
+    # Long enough that a slow box still asks before the heartbeat ages out; short enough to wait.
+    cp = await make_cp(None, heartbeat_timeout_s=1.5)
     async with client(cp, token(cp, "g", "player", "GR")) as http:
+        cp.registry.heartbeat(S.Heartbeat.model_validate_json(hb("gr-1", "GR", 1)))  # auto-registered
         assert (await http.get("/v1/discovery")).status_code == 200
         await wait_for(lambda: not cp.registry.discover("GR")[1], what="heartbeat to age out")
         assert (await http.get("/v1/discovery")).status_code == 503
