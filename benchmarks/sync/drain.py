@@ -29,13 +29,10 @@ from typing import Any
 
 from benchmarks.sync.harness import (
     Cloud,
-    ControlPlaneProc,
     CpuMeter,
     load1,
     machine,
-    pg_drop,
-    pg_schema_url,
-    start_nats,
+    private_cloud,
 )
 from contract import fairness
 from edge_agent.casino import Casino
@@ -129,23 +126,10 @@ def run(entries: int = 1_000_000, database_url: str | None = None, fetch_batch: 
         tmp = Path(d)
         db = tmp / "journal.db"
         shutil.copyfile(src, db)
-        pg_name = None
-        url = database_url
-        if database_url and database_url.startswith("postgresql"):
-            url, pg_name = pg_schema_url(database_url)
-        srv = start_nats(tmp)
-        cp = ControlPlaneProc(tmp, srv.url, url, fetch_batch=fetch_batch, profile=profile_cp).start()
-        try:
-            meter = CpuMeter({"cp": cp.proc.pid if cp.proc else None, "nats": srv.proc.pid if srv.proc else None,
-                              "edge": None})
+        with private_cloud(tmp, database_url, fetch_batch, profile_cp) as (srv, meter, kind):
             res = asyncio.run(run_edge(db, srv.url, poll_s, timeout, meter))
-        finally:
-            cp.stop()
-            srv.stop()
-            if pg_name:
-                pg_drop(database_url, pg_name)  # type: ignore[arg-type]
     out.update(res)
-    out["database"] = "postgresql" if pg_name else "sqlite"
+    out["database"] = kind
     if built_s is not None:
         out["journal_built_s"] = round(built_s, 1)
     out["load1_at_end"] = load1()

@@ -3,6 +3,7 @@ process (`control-plane serve`), the cloud's high-water mark read over NATS, mac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +160,27 @@ def pg_drop(admin_url: str, name: str) -> None:
     plain = admin_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def private_cloud(tmp: Path, database_url: str | None, fetch_batch: int | None,
+          profile: Path | None) -> Iterator[tuple[NatsServer, CpuMeter, str]]:
+    """A private nats-server and the control plane in its own process (on a throw-away PostgreSQL
+    database when `database_url` names one): (server, CPU meter, database kind); torn down after."""
+    pg_name = None
+    url = database_url
+    if database_url and database_url.startswith("postgresql"):
+        url, pg_name = pg_schema_url(database_url)
+    srv = start_nats(tmp)
+    try:
+        cp = ControlPlaneProc(tmp, srv.url, url, fetch_batch=fetch_batch, profile=profile).start()
+        try:
+            yield srv, CpuMeter({"cp": cp.proc.pid if cp.proc else None,
+                                 "nats": srv.proc.pid if srv.proc else None, "edge": None}), \
+                ("postgresql" if pg_name else "sqlite")
+        finally:
+            cp.stop()
+    finally:
+        srv.stop()
+        if pg_name:
+            pg_drop(database_url, pg_name)  # type: ignore[arg-type]

@@ -26,14 +26,11 @@ from typing import Any
 
 from benchmarks.sync.harness import (
     Cloud,
-    ControlPlaneProc,
     CpuMeter,
     load1,
     machine,
     pct,
-    pg_drop,
-    pg_schema_url,
-    start_nats,
+    private_cloud,
 )
 from contract import sync as S
 from edge_agent.casino import Casino
@@ -154,23 +151,10 @@ def run(rate: float = 2000, duration: float = 25, warmup: float = 3, poll_ms: fl
     out: dict[str, Any] = {"bench": "sync_lag", **machine()}
     with tempfile.TemporaryDirectory(prefix="sync-lag-") as d:
         tmp = Path(d)
-        pg_name = None
-        db = database_url
-        if database_url and database_url.startswith("postgresql"):
-            db, pg_name = pg_schema_url(database_url)
-        srv = start_nats(tmp)
-        cp = ControlPlaneProc(tmp, srv.url, db, fetch_batch=fetch_batch, profile=profile_cp).start()
-        try:
-            meter = CpuMeter({"cp": cp.proc.pid if cp.proc else None, "nats": srv.proc.pid if srv.proc else None,
-                              "edge": None})
+        with private_cloud(tmp, database_url, fetch_batch, profile_cp) as (srv, meter, kind):
             res = asyncio.run(run_edge(tmp, srv.url, rate, duration, warmup, poll_ms, players, meter))
-        finally:
-            cp.stop()
-            srv.stop()
-            if pg_name:
-                pg_drop(database_url, pg_name)  # type: ignore[arg-type]
     out.update(res)
-    out["database"] = "postgresql" if pg_name else "sqlite"
+    out["database"] = kind
     out["load1_at_end"] = load1()
     return out
 
