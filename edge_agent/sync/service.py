@@ -38,9 +38,8 @@ from contract import sync as S
 from edge_agent import metrics as M
 from edge_agent.config import EdgeConfig
 from edge_agent.domain.errors import DomainError
-from edge_agent.journal.store import open_readonly
+from edge_agent.journal.store import JournalFenced, open_readonly
 from edge_agent.sync import cloud
-from edge_agent.sync import fence as F
 from edge_agent.sync.residency import ResidencyFilter
 from edge_agent.sync.streams import ensure_streams
 
@@ -328,7 +327,7 @@ class SyncService:
         elif self.conflict is not None:
             log.warning("sync conflict cleared", edge=self.edge_id)
             self.conflict = None
-            F.unfence(self.store)
+            self.store.unfence()
         self.state = state if conflict else (CONNECTED if self.connected else DISCONNECTED)
         self._hwm_needed = False
         log.info("sync high-water mark", edge=self.edge_id, cloud_seq=hwm.seq, source=source, local_seq=local,
@@ -340,7 +339,7 @@ class SyncService:
         self.conflict = reason
         self.state = state
         if self.fence_on_conflict:
-            F.fence(self.store, reason)
+            self.store.fence(reason)
 
     def _local_head(self) -> int:
         assert self._reader is not None
@@ -543,7 +542,7 @@ class SyncService:
             return
         try:
             await self.casino.apply_command(cmd)
-        except F.JournalFenced:
+        except JournalFenced:
             await msg.nak(delay=5.0)
             return
         except DomainError as exc:

@@ -11,7 +11,6 @@ import pytest
 from contract import sync as S
 from edge_agent.casino import Casino
 from edge_agent.domain.errors import DomainError
-from edge_agent.sync import fence as F
 from edge_agent.sync.reconcile import reconcile_from_cloud
 from edge_agent.sync.service import BEHIND, FORKED, KV_SENT, JournalConflict, SyncService
 from tests.sync.conftest import (
@@ -56,6 +55,9 @@ async def primary_then_snapshot(tmp: Path, url: str, **cfg_kw) -> tuple[Path, in
     return snap, c.store.seq
 
 
+OUT_OF_SYNC = "edge_out_of_sync"  # the journal's write fence (JournalStore.fence)
+
+
 async def test_restored_journal_behind_the_cloud_is_fenced(tmp_path, nats_server):
     snap, cloud_head = await primary_then_snapshot(tmp_path, nats_server.url)
     cfg = edge_config(tmp_path / "restored", nats_server.url, db_path=snap)
@@ -70,10 +72,10 @@ async def test_restored_journal_behind_the_cloud_is_fenced(tmp_path, nats_server
     assert not ok and detail["conflict"]
     with pytest.raises(DomainError) as err:
         await c.bet(psn, "roulette-1", "red", 100)
-    assert err.value.code in (F.OUT_OF_SYNC, "betting_closed")
+    assert err.value.code in (OUT_OF_SYNC, "betting_closed")
     with pytest.raises(DomainError) as err:
         c.request_deposit(psn, 100)
-    assert err.value.code == F.OUT_OF_SYNC and err.value.status == 503
+    assert err.value.code == OUT_OF_SYNC and err.value.status == 503
     seq = c.store.seq
     # nothing of the restored journal was published over the cloud's entries
     got = await read_stream(nats_server.url, "mt-1")
@@ -81,7 +83,7 @@ async def test_restored_journal_behind_the_cloud_is_fenced(tmp_path, nats_server
     assert sync.published == 0  # (its seqs would have come back "duplicate" and passed for sent)
     assert c.store.seq == seq
     await sync.stop()
-    F.unfence(c.store)
+    c.store.unfence()
     await c.stop()
     c.close()
 
