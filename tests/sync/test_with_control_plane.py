@@ -30,7 +30,8 @@ async def test_round_trip_partition_and_hwm_with_control_plane(tmp_path, nats_se
         psn = c.ensure_player("alice", PROFILE)
         c.request_deposit(psn, 50_000)  # -> cloud: PSP confirms -> DepositCredit command -> edge
         await until(lambda: c.state.cash(psn) == 50_000, timeout=60, what="deposit credited by the cloud")
-        assert sync.commands_applied >= 1
+        # counted once apply_command has returned (after the credit is visible in state)
+        await until(lambda: sync.commands_applied >= 1, timeout=10, what="command counted as applied")
 
         stop = asyncio.Event()
 
