@@ -3,11 +3,12 @@ mark replies, and publishing commands to edges."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
-import nats
 import structlog
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
@@ -22,7 +23,9 @@ from control_plane.config import NatsConfig
 from control_plane.db.models import edge_sync, entries
 from control_plane.journal_apply import JournalApplier, raise_flag
 from control_plane.metrics import Metrics
+from control_plane.pull import Delivery, Puller
 from control_plane.registry import Registry
+from natswire import LeanClient
 
 log = structlog.get_logger("control_plane.bus")
 
@@ -37,85 +40,6 @@ def edge_of(subject: str) -> str:
     return subject.split(".", 2)[2]
 
 
-class Puller:
-    """Fetches from a durable pull consumer with one callback subscription and plain pull
-    requests, instead of the client's `fetch`, which costs a task, a `wait_for` and a uuid per
-    message (measured: most of the consumer's CPU at 20,000 entries/s).
-
-    `fetch(n)` asks for what is available now (`no_wait`); when nothing is, it long-polls for one
-    message (`expires`) and then takes whatever else arrived with it, so an entry is handed over
-    as soon as it is in the stream and a backlog comes in batches of `n`. Each request has its own
-    reply subject, so the status that ends it (404 no messages, 408 expired) is matched to it;
-    a delivery that arrives after its request was given up on is kept for the next fetch (it is
-    a real delivery: acked like any other, or redelivered after ack_wait)."""
-
-    def __init__(self, nc: Any, js_prefix: str, stream: str, durable: str) -> None:
-        self.nc = nc
-        self.next_subject = f"{js_prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
-        self.inbox = nc.new_inbox()
-        self._buf: list[Any] = []
-        self._req = 0
-        self._ended = False  # the current request got its terminating status
-        self._wake = asyncio.Event()
-        self.sub: Any = None
-
-    async def start(self) -> Puller:
-        self.sub = await self.nc.subscribe(self.inbox + ".*", cb=self._on_msg)
-        return self
-
-    async def _on_msg(self, msg: Any) -> None:
-        headers = msg.headers
-        if not msg.data and headers and "Status" in headers:
-            status = headers["Status"]
-            if status == "100":  # idle heartbeat (not requested, harmless)
-                return
-            if msg.subject == f"{self.inbox}.{self._req}":
-                self._ended = True
-            if status not in ("404", "408"):
-                log.warning("pull request ended", status=status, description=headers.get("Description", ""))
-        else:
-            self._buf.append(msg)
-        self._wake.set()
-
-    async def _request(self, batch: int, expires: float | None = None) -> None:
-        self._req += 1
-        self._ended = False
-        body: dict[str, Any] = {"batch": batch}
-        if expires is None:
-            body["no_wait"] = True
-        else:
-            body["expires"] = int(expires * 1e9)
-        await self.nc.publish(self.next_subject, json.dumps(body).encode(), reply=f"{self.inbox}.{self._req}")
-
-    async def _wait(self, want: int, timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(self._buf) < want and not self._ended:
-            left = deadline - loop.time()
-            if left <= 0:
-                return
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), left)
-            except TimeoutError:
-                return
-
-    async def fetch(self, n: int, timeout: float = 1.0) -> list[Any]:
-        """Up to `n` messages; [] when none arrived within `timeout`."""
-        if len(self._buf) < n:
-            await self._request(n - len(self._buf))
-            await self._wait(n, 5.0)
-        if not self._buf:
-            await self._request(1, expires=timeout)
-            await self._wait(1, timeout + 1.0)
-            if self._buf and len(self._buf) < n:
-                await self._request(n - len(self._buf))
-                await self._wait(n, 5.0)
-        out = self._buf[:n]
-        del self._buf[:n]
-        return out
-
-
 class Bus:
     def __init__(self, cfg: NatsConfig, engine: Engine, metrics: Metrics, applier: JournalApplier,
                  checkpoints: CheckpointService, registry: Registry, on_applied: Callable[[bool, bool], None]) -> None:
@@ -126,22 +50,28 @@ class Bus:
         self.js: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._journal_thread: threading.Thread | None = None
+        self._journal_loop: asyncio.AbstractEventLoop | None = None
+        self._journal_task: asyncio.Task[Any] | None = None
         self.ack_enabled = True  # tests turn it off to stand for a crash between commit and ack
 
     async def start(self) -> None:
         assert self.cfg.url
-        self.nc = await nats.connect(self.cfg.url, user=self.cfg.user, password=self.cfg.password,
-                                     token=self.cfg.token, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                                     name="control-plane")
+        self._loop = asyncio.get_running_loop()
+        self.nc = await self._connect("control-plane")
         self.js = self.nc.jetstream()
         await self.ensure_streams()
         await self.nc.subscribe("casino.heartbeat.*", cb=self._on_heartbeat)
         await self.nc.subscribe("casino.hwm.*", cb=self._on_hwm)
         self._running = True
-        journal = await self._pull("casino.journal.*", S.JOURNAL_STREAM, self.cfg.durable)
-        cps = await self._pull("casino.checkpoint.*", S.CHECKPOINT_STREAM, self.cfg.durable + "-checkpoints")
-        self._tasks = [asyncio.create_task(self._consume(journal, self._on_entries), name="cp-journal"),
-                       asyncio.create_task(self._consume(cps, self._on_checkpoints), name="cp-checkpoints")]
+        cps = await self._pull(self.nc, "casino.checkpoint.*", S.CHECKPOINT_STREAM, self.cfg.durable + "-checkpoints")
+        self._tasks = [asyncio.create_task(self._consume(cps, None, self._on_checkpoints), name="cp-checkpoints")]
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._journal_thread = threading.Thread(target=lambda: asyncio.run(self._journal_main(ready)),
+                                                name="cp-journal", daemon=True)
+        self._journal_thread.start()
+        await asyncio.wrap_future(ready)
 
     async def stop(self) -> None:
         self._running = False
@@ -150,12 +80,42 @@ class Bus:
         # Bounded: a consumer stuck in a client call must not hold shutdown hostage.
         await asyncio.wait(self._tasks, timeout=5) if self._tasks else None
         self._tasks = []
+        if self._journal_thread is not None:
+            if self._journal_loop is not None and self._journal_task is not None:
+                self._journal_loop.call_soon_threadsafe(self._journal_task.cancel)
+            await asyncio.to_thread(self._journal_thread.join, 10)
+            self._journal_thread = None
         if self.nc is not None:
-            try:
-                await asyncio.wait_for(self.nc.close(), 5)
-            except Exception as exc:  # noqa: BLE001 - closing a broken connection must not stop shutdown
-                log.debug("close failed", error=repr(exc))
+            await _close(self.nc)
             self.nc = None
+
+    async def _connect(self, name: str) -> LeanClient:
+        nc = LeanClient()
+        await nc.connect(self.cfg.url, user=self.cfg.user, password=self.cfg.password, token=self.cfg.token,
+                         max_reconnect_attempts=-1, reconnect_time_wait=0.5, name=name)
+        return nc
+
+    async def _journal_main(self, ready: concurrent.futures.Future[None]) -> None:
+        """The journal consumer, on its own thread, event loop and connection: applying a batch
+        is CPU work under the GIL, done inline here (no hop to a worker thread per batch), and
+        the service's own loop (HTTP, heartbeats, high-water-mark replies) never waits on it."""
+        nc: LeanClient | None = None
+        try:
+            nc = await self._connect("control-plane-journal")
+            puller = await self._pull(nc, "casino.journal.*", S.JOURNAL_STREAM, self.cfg.durable)
+            self._journal_loop, self._journal_task = asyncio.get_running_loop(), asyncio.current_task()
+            ready.set_result(None)
+            await self._consume(puller, self._parse_entries, self._on_entries)
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+                return
+            raise
+        finally:
+            if nc is not None:
+                await _close(nc)
 
     async def ensure_streams(self) -> None:
         """Create the sync streams when missing (same config as edge_agent/sync/streams.py); an
@@ -174,21 +134,30 @@ class Bus:
             except BadRequestError:
                 await self.js.stream_info(name)  # created concurrently by an edge: fine
 
-    async def _pull(self, subject: str, stream: str, durable: str) -> Puller:
+    async def _pull(self, nc: LeanClient, subject: str, stream: str, durable: str) -> Puller:
         config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=self.cfg.ack_wait_s,
                                 deliver_policy=DeliverPolicy.ALL, max_ack_pending=10_000, max_deliver=-1)
         # creates (or binds to) the durable consumer; messages are pulled by the Puller
-        await self.js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
-        return await Puller(self.nc, self.js._prefix, stream, durable).start()
+        js = nc.jetstream()
+        await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
+        return await Puller(nc, js._prefix, stream, durable).start()
 
-    async def _consume(self, puller: Puller, handle: Callable[[list[Any]], Any]) -> None:
-        """Batches are handled one after the other, in stream order; the next one is fetched while
-        the current one is applied (the event loop parses deliveries while the database works)."""
-        nxt: asyncio.Task[list[Any]] | None = None
+    async def _fetch(self, puller: Puller, prepare: Callable[[list[Delivery]], Any] | None
+                     ) -> tuple[list[Delivery], Any]:
+        msgs = await puller.fetch(self.cfg.fetch_batch, timeout=1)
+        if not msgs or prepare is None:
+            return msgs, None
+        return msgs, prepare(msgs)
+
+    async def _consume(self, puller: Puller, prepare: Callable[[list[Delivery]], Any] | None,
+                       handle: Callable[[list[Delivery], Any], Any]) -> None:
+        """Batches are handled one after the other, in stream order. In a backlog the next batch
+        is fetched while the current one is applied."""
+        nxt: asyncio.Future[tuple[list[Delivery], Any]] | None = None
         try:
             while self._running:
                 try:
-                    msgs = await (nxt or puller.fetch(self.cfg.fetch_batch, timeout=1))
+                    msgs, prepared = await (nxt or self._fetch(puller, prepare))
                     nxt = None
                     if not msgs:
                         continue
@@ -203,64 +172,70 @@ class Bus:
                     await asyncio.sleep(0.5)
                     continue
                 if len(msgs) >= self.cfg.fetch_batch:  # a backlog: overlap the next fetch with this apply
-                    nxt = asyncio.ensure_future(puller.fetch(self.cfg.fetch_batch, timeout=1))
-                await self._handle(msgs, handle)
+                    nxt = asyncio.ensure_future(self._fetch(puller, prepare))
+                    for _ in range(2):  # let it send its pull request (and the client's flusher write
+                        await asyncio.sleep(0)  # it) before this loop is busy applying
+                await self._handle(puller, msgs, prepared, handle)
         finally:
             if nxt is not None:
                 nxt.cancel()
 
-    async def _handle(self, msgs: list[Any], handle: Callable[[list[Any]], Any]) -> None:
+    async def _handle(self, puller: Puller, msgs: list[Delivery], prepared: Any,
+                      handle: Callable[[list[Delivery], Any], Any]) -> None:
         try:
-            await handle(msgs)
+            await handle(msgs, prepared)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - e.g. database down: not acked, JetStream redelivers
             self.metrics.errors.labels("consume").inc()
             log.error("apply failed; will be redelivered", error=repr(exc))
-            for m in msgs:
-                try:
-                    await m.nak(delay=1)
-                except Exception as nak_exc:  # noqa: BLE001 - without a nak it is redelivered after ack_wait
-                    log.debug("nak failed", error=repr(nak_exc))
+            try:
+                await puller.nak(msgs)
+            except Exception as nak_exc:  # noqa: BLE001 - without a nak it is redelivered after ack_wait
+                log.debug("nak failed", error=repr(nak_exc))
             await asyncio.sleep(0.5)
+            return
+        if self.ack_enabled:  # after commit; a lost ack only means a redelivery, which is a no-op
+            await puller.ack(msgs)
 
-    async def _on_entries(self, msgs: list[Any]) -> None:
-        raw = [(edge_of(m.subject), m.data) for m in msgs]
+    @staticmethod
+    def _parse_entries(msgs: list[Delivery]) -> tuple[list[tuple[str, S.SyncedEntry]], list[str], list[tuple[str, str]]]:
+        """No database: (edge, entry) pairs, their bodies as received, malformed ones."""
+        batch: list[tuple[str, S.SyncedEntry]] = []
+        bodies: list[str] = []
+        malformed: list[tuple[str, str]] = []
+        for m in msgs:
+            try:
+                batch.append((m.edge, S.SyncedEntry.model_validate_json(m.data)))
+                bodies.append(m.data.decode())
+            except (ValidationError, UnicodeDecodeError) as exc:
+                malformed.append((m.edge, str(exc)[:500]))
+        return batch, bodies, malformed
 
-        def _apply() -> list[Any]:  # parsed in the worker thread too: the event loop stays on I/O
-            batch: list[tuple[str, S.SyncedEntry]] = []
-            malformed: list[tuple[str, str]] = []
-            for edge, data in raw:
-                try:
-                    batch.append((edge, S.SyncedEntry.model_validate_json(data)))
-                except ValidationError as exc:
-                    malformed.append((edge, str(exc)[:500]))
+    async def _on_entries(self, msgs: list[Delivery], parsed: Any) -> None:
+        batch, bodies, malformed = parsed
+
+        def _apply() -> list[Any]:
             if malformed:
                 with self.engine.begin() as c:
                     for edge, why in malformed:
                         raise_flag(c, self.metrics, edge, "malformed", None, why)
-            return self.applier.apply_batch(batch) if batch else []
+            return self.applier.apply_batch(batch, bodies) if batch else []
 
-        results = await asyncio.to_thread(_apply)
-        for m in msgs:  # after commit; a lost ack only means a redelivery, which is a no-op
-            if self.ack_enabled:
-                await m.ack()
+        results = _apply()  # on the journal thread's own loop: nothing else waits on it
         work = any(r.work for r in results)
         cmds = any(r.commands for r in results)
         if work or cmds:
-            self.on_applied(work, cmds)
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self.on_applied, work, cmds)
 
-    async def _on_checkpoints(self, msgs: list[Any]) -> None:
+    async def _on_checkpoints(self, msgs: list[Delivery], _prepared: Any) -> None:
         for m in msgs:
-            await self._on_checkpoint(m)
-
-    async def _on_checkpoint(self, m: Any) -> None:
-        try:
-            raw = json.loads(m.data)
-        except ValueError:
-            raw = {}
-        await asyncio.to_thread(self.checkpoints.receive, edge_of(m.subject), raw if isinstance(raw, dict) else {})
-        await m.ack()
+            try:
+                raw = json.loads(m.data)
+            except ValueError:
+                raw = {}
+            await asyncio.to_thread(self.checkpoints.receive, m.edge, raw if isinstance(raw, dict) else {})
 
     async def _on_heartbeat(self, m: Any) -> None:
         try:
@@ -307,3 +282,10 @@ class Bus:
     async def publish_command(self, edge_id: str, cmd_id: str, body: str) -> None:
         await self.js.publish(S.command_subject(edge_id), body.encode(), headers={"Nats-Msg-Id": cmd_id},
                               timeout=5)
+
+
+async def _close(nc: LeanClient) -> None:
+    try:
+        await asyncio.wait_for(nc.close(), 5)
+    except Exception as exc:  # noqa: BLE001 - closing a broken connection must not stop shutdown
+        log.debug("close failed", error=repr(exc))
