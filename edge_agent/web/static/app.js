@@ -63,6 +63,16 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 let toastTimer = null;
+// The reality-check select shows the edge's setting, but a refresh (wallet, limits) must not
+// overwrite a choice the player has made and not yet saved: update it only when the edge's
+// value changed since it was last shown.
+let realityShown = null;
+function syncRealityMinutes(min) {
+  const v = min ? String(min) : "";
+  if (v === realityShown) return;
+  realityShown = v;
+  $("reality-minutes").value = v;
+}
 function toast(msg) {
   const t = $("toast"); t.textContent = msg; t.hidden = false;
   clearTimeout(toastTimer); toastTimer = setTimeout(() => { t.hidden = true; }, 4000);
@@ -570,7 +580,7 @@ function setWallet(w) {
   $("w-inplay").textContent = money(w.in_play);
   $("w-pending").textContent = money(w.pending_withdrawal);
   $("w-kyc").textContent = w.kyc;
-  if (w.session) $("reality-minutes").value = w.session.reality_check_min ? String(w.session.reality_check_min) : "";
+  if (w.session) syncRealityMinutes(w.session.reality_check_min);
   renderSession();
 }
 function setBalance(balance, net) {
@@ -651,7 +661,7 @@ async function refreshLimits() {
           el("button", { onclick: () => setLimit(kind, period, input.value ? toCents(input.value) : undefined) }, "Set"),
           el("button", { onclick: () => setLimit(kind, period, null) }, "Remove")))));
     }
-    if (v.reality_check_min !== undefined) $("reality-minutes").value = v.reality_check_min ? String(v.reality_check_min) : "";
+    if (v.reality_check_min !== undefined) syncRealityMinutes(v.reality_check_min);
   } catch (e) { /* transient */ }
 }
 async function setLimit(kind, period, amount) {
