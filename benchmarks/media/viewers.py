@@ -1,19 +1,29 @@
 """Concurrent viewers on one rung with transcoding running, late frames measured at receivers.
 
     python -m benchmarks.media.viewers [--viewers 1000] [--procs 4] [--seconds 20] [--rung 1]
+                                       [--workers N] [--settle 3] [--profile DIR]
 
-The edge (MediaService, fan-out in this one process = one fan-out worker) serves WHEP; the
-studio (720p) and the ladder transcoder run as they would. Receivers are separate processes of
-real WHEP peers (aiortc: ICE, DTLS, SRTP keys), made lightweight after DTLS is up: RTP
-datagrams are counted from their clear-text header (sequence, timestamp, marker) without
-decryption or decoding; STUN/DTLS still go to aiortc. A frame is *late* when its last packet
-arrives more than 2 frame intervals (80 ms) after the best transit seen for that viewer; a
-frame never completed counts as late too. Last line: {"bench": "viewers", ...}.
+The edge (MediaService; fan-out in the serving process, or in `--workers N` processes) serves
+WHEP; the studio (720p) and the ladder transcoder run as they would. Receivers are separate
+processes of real WHEP peers (aiortc: ICE, DTLS, SRTP keys), made lightweight after DTLS is up:
+each nominated pair's socket leaves asyncio and all of a process's sockets are read in C (epoll +
+recvmmsg on a 10 ms timer, `_rtpcount.c`; with --gro the sockets take UDP GRO, so a GSO run
+from the edge crosses loopback as one buffer), RTP counted from its clear-text header (timestamp,
+marker) against the kernel's arrival time (SO_TIMESTAMPNS) without decryption or decoding;
+STUN/DTLS still go to aioice/aiortc, so consent checks keep working (Python counting if gcc is
+missing). A frame is *late* when its last packet arrives more than 2 frame intervals (80 ms)
+after the best transit seen for that viewer; a frame never completed counts as late too.
+`late_by_second` spreads the late frames over the window (a burst = a stall of the edge: GC,
+scheduler). The window starts `--settle` seconds after the last join. `--profile DIR` writes
+cProfile files of the serving process (joins, window) and of receiver 0 (window).
+Last line: {"bench": "viewers", ...}.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -23,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.media import rtpcount
 from benchmarks.media.harness import machine, start_edge
 from edge_agent.media import fastsend
 from edge_agent.media.client import play
@@ -38,6 +49,26 @@ def _proc_cpu_s(pid: int) -> float:
         return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+class GcPauses:
+    """Collector pauses in this (the serving) process: a long one stalls every viewer at once."""
+
+    def __init__(self) -> None:
+        self.t0 = 0.0
+        self.pauses: list[tuple[int, float]] = []
+        gc.callbacks.append(self._cb)
+
+    def _cb(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self.t0 = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], time.perf_counter() - self.t0))
+
+    def summary(self) -> dict[str, Any]:
+        gc.callbacks.remove(self._cb)
+        return {"edge_gc_max_ms": round(1000 * max((d for _, d in self.pauses), default=0), 1),
+                "edge_gc_gen2": sum(1 for g, _ in self.pauses if g == 2)}
 
 
 def _packets_sent(edge: Any) -> dict[str, int]:
@@ -82,11 +113,22 @@ class Counter:
         return 0 if self.first_d is None else (self.last_d - self.first_d) // FRAME_TICKS + 1
 
 
+def _pair(player: Any) -> Any:
+    receiver = next(t.receiver for t in player.pc.getTransceivers() if t.kind == "video")
+    return receiver.transport.transport._connection._nominated.get(1)
+
+
+def _lighten_c(player: Any, counters: rtpcount.CounterSet) -> int:
+    """Move the nominated pair's socket to the C counter; -1 if not possible."""
+    pair = _pair(player)
+    if pair is None:
+        return -1
+    return counters.add(pair.protocol.transport, pair.protocol.datagram_received)
+
+
 def _lighten(player: Any, counter: Counter) -> bool:
     """Divert RTP on the nominated pair's socket to the counter (STUN and DTLS stay with aioice)."""
-    receiver = next(t.receiver for t in player.pc.getTransceivers() if t.kind == "video")
-    conn = receiver.transport.transport._connection
-    pair = conn._nominated.get(1)
+    pair = _pair(player)
     if pair is None:
         return False
     proto = pair.protocol
@@ -105,10 +147,14 @@ def _lighten(player: Any, counter: Counter) -> bool:
     return True
 
 
-async def _receiver(base: str, n: int, conc: int, ready: Any, go: Any, seconds: float, out: Any) -> None:
+async def _receiver(base: str, n: int, conc: int, ready: Any, go: Any, seconds: float, out: Any,
+                    profile: str | None, gro: bool) -> None:
     sem = asyncio.Semaphore(conc)
     players: list[Any] = []
     counters: list[Counter] = []
+    lib = rtpcount.load()
+    cset = rtpcount.CounterSet(lib, n, LATE_S, gro) if lib is not None else None
+    cids: list[int] = []
     failures = 0
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=conc)) as http:
         async def one() -> None:
@@ -120,12 +166,19 @@ async def _receiver(base: str, n: int, conc: int, ready: Any, go: Any, seconds: 
                         if p.pc.connectionState == "connected":
                             break
                         await asyncio.sleep(0.05)
-                    c = Counter()
-                    if not _lighten(p, c):
-                        failures += 1
-                        return
+                    if cset is not None:
+                        idx = _lighten_c(p, cset)
+                        if idx < 0:
+                            failures += 1
+                            return
+                        cids.append(idx)
+                    else:
+                        c = Counter()
+                        if not _lighten(p, c):
+                            failures += 1
+                            return
+                        counters.append(c)
                     players.append(p)
-                    counters.append(c)
                 except Exception:  # noqa: BLE001 - counted, reported
                     failures += 1
 
@@ -135,40 +188,71 @@ async def _receiver(base: str, n: int, conc: int, ready: Any, go: Any, seconds: 
             await asyncio.sleep(0.05)
         for c in counters:
             c.measuring = True
+        if cset is not None:
+            cset.measure(True)
+        prof = cProfile.Profile() if profile else None
         cpu0 = time.process_time()
+        if prof is not None:
+            prof.enable()
         await asyncio.sleep(seconds)
+        if prof is not None:
+            prof.disable()
+            prof.dump_stats(profile)
         cpu = time.process_time() - cpu0
         for c in counters:
             c.measuring = False
-        res = {"viewers": len(counters), "failures": failures,
-               "frames": sum(c.frames for c in counters), "late": sum(c.late for c in counters),
-               "expected": sum(c.expected() for c in counters), "bytes": sum(c.bytes for c in counters),
-               "packets": sum(c.packets for c in counters), "cpu_s": cpu,
-               "connected_at_end": sum(1 for p in players if p.pc.connectionState == "connected")}
+        if cset is not None:
+            cset.measure(False)
+            # (frames, late, packets, bytes, expected) per viewer
+            rows = [cset.stats(i) for i in cids]
+        else:
+            rows = [(c.frames, c.late, c.packets, c.bytes, c.expected()) for c in counters]
+        res = {"viewers": len(rows), "failures": failures,
+               "frames": sum(r[0] for r in rows), "late": sum(r[1] for r in rows),
+               "expected": sum(r[4] for r in rows), "bytes": sum(r[3] for r in rows),
+               "packets": sum(r[2] for r in rows), "cpu_s": cpu,
+               "connected_at_end": sum(1 for p in players if p.pc.connectionState == "connected"),
+               "late_by_s": cset.late_by_second(int(seconds) + 2) if cset else [],
+               "c_counter": cset is not None, "nonrtp_dropped": cset.nonrtp_dropped() if cset else 0}
         out.put(res)
+        if cset is not None:
+            cset.close()
         await asyncio.gather(*(p.pc.close() for p in players), return_exceptions=True)
 
 
-def receiver_main(base: str, n: int, conc: int, ready: Any, go: Any, seconds: float, out: Any) -> None:
-    asyncio.run(_receiver(base, n, conc, ready, go, seconds, out))
+def receiver_main(base: str, n: int, conc: int, ready: Any, go: Any, seconds: float, out: Any,
+                  profile: str | None = None, gro: bool = False) -> None:
+    asyncio.run(_receiver(base, n, conc, ready, go, seconds, out, profile, gro))
 
 
-async def run(viewers: int, procs: int, seconds: float, rung: int, conc: int, workers: int) -> dict[str, Any]:
+async def run(viewers: int, procs: int, seconds: float, rung: int, conc: int, workers: int,
+              profile: str | None = None, settle: float = 3.0, gro: bool = False) -> dict[str, Any]:
     edge = await start_edge(start_rung=rung, abr=False, audio=False, capacity=viewers + 10, workers=workers)
+    rtpcount.build()  # compile once here, not in every receiver at once
     ctx = mp.get_context("spawn")
     ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     per = [viewers // procs + (1 if i < viewers % procs else 0) for i in range(procs)]
-    ps = [ctx.Process(target=receiver_main, args=(edge.base, k, conc, ready, go, seconds, out), daemon=True)
-          for k in per if k]
+    if profile:
+        os.makedirs(profile, exist_ok=True)
+    ps = [ctx.Process(target=receiver_main, daemon=True, args=(
+        edge.base, k, conc, ready, go, seconds, out, os.path.join(profile, "receiver0.prof") if profile and i == 0 else None, gro))
+        for i, k in enumerate(x for x in per if x)]
+    prof = cProfile.Profile() if profile else None
     t_connect = time.monotonic()
     for p in ps:
         p.start()
     try:
         loop = asyncio.get_running_loop()
+        if prof is not None:
+            prof.enable()
         got = [await loop.run_in_executor(None, ready.get, True, 600) for _ in ps]
         connect_s = time.monotonic() - t_connect
+        if prof is not None and profile:
+            prof.disable()
+            prof.dump_stats(os.path.join(profile, "edge_join.prof"))
+            prof = cProfile.Profile()
         connected = edge.service.viewer_count()
-        await asyncio.sleep(3)  # settle (GOP bursts of the last joiners)
+        await asyncio.sleep(settle)  # settle (GOP bursts of the last joiners, the join storm's GC)
         tc = edge.service.tables["t1"]._transcoder
         pids = {"transcoder": tc._proc.pid if tc and tc._proc else 0, "studio": edge.studio.pid if edge.studio else 0}
         for w in edge.service.workers:
@@ -176,9 +260,16 @@ async def run(viewers: int, procs: int, seconds: float, rung: int, conc: int, wo
         cpu0 = {k: _proc_cpu_s(v) for k, v in pids.items()}
         sent0 = _packets_sent(edge)
         self0, wall0 = time.process_time(), time.monotonic()
+        if prof is not None:
+            prof.enable()
+        pauses = GcPauses()
         go.set()
         results = [await loop.run_in_executor(None, out.get, True, seconds + 120) for _ in ps]
         wall = time.monotonic() - wall0
+        gc_info = pauses.summary()
+        if prof is not None and profile:
+            prof.disable()
+            prof.dump_stats(os.path.join(profile, "edge.prof"))
         edge_cpu = (time.process_time() - self0) / wall  # serving process (and fan-out when workers=0)
         sent1 = _packets_sent(edge)
         sent = sum(n - sent0.get(k, 0) for k, n in sent1.items())  # sessions gone meanwhile: not counted
@@ -211,8 +302,12 @@ async def run(viewers: int, procs: int, seconds: float, rung: int, conc: int, wo
         # above it does not grow when receivers fall behind or drop out.
         "us_cpu_per_packet_sent": round(edge_cpu * wall * 1e6 / sent, 1) if sent else None,
         "fastsend": fastsend.AVAILABLE,
-        "workers": workers,
-        "connect_s": round(connect_s, 1), "seconds": seconds, **machine(),
+        "receiver_counter": "c" if all(r["c_counter"] for r in results) else "python",
+        # Late frames per second of the window, all receivers: bursts = stalls (GC, scheduler).
+        "late_by_second": [sum(col) for col in zip(*(r["late_by_s"] for r in results))],
+        "receiver_nonrtp_dropped": sum(r["nonrtp_dropped"] for r in results),
+        "workers": workers, **gc_info,
+        "receiver_gro": gro, "connect_s": round(connect_s, 1), "settle_s": settle, "seconds": seconds, **machine(),
     }
 
 
@@ -224,8 +319,13 @@ def main() -> None:
     p.add_argument("--rung", type=int, default=1)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--workers", type=int, default=0, help="fan-out worker processes (0 = in the serving process)")
+    p.add_argument("--settle", type=float, default=3.0, help="seconds between the last join and the window")
+    p.add_argument("--gro", action="store_true",
+                   help="receivers take UDP GRO (a GSO run crosses loopback as one buffer; no measurable change here)")
+    p.add_argument("--profile", default=None, help="cProfile the window: DIR/edge.prof, DIR/receiver0.prof")
     a = p.parse_args()
-    print(json.dumps(asyncio.run(run(a.viewers, a.procs, a.seconds, a.rung, a.concurrency, a.workers))))
+    print(json.dumps(asyncio.run(run(a.viewers, a.procs, a.seconds, a.rung, a.concurrency, a.workers, a.profile, a.settle,
+                                     a.gro))))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,13 @@
  * or reports them exactly as it does for its own sendto.
  *
  * The GIL is released around sendmmsg; the packets are bytes objects this call owns meanwhile.
+ *
+ * UDP GSO (Linux >= 4.18): runs of equal-sized packets (the last of a run may be shorter) go as
+ * one message with a UDP_SEGMENT control message, so the kernel walks its send path once per run
+ * instead of once per packet and cuts the datagrams apart at the end (in the NIC, or in software
+ * on loopback); on the wire nothing changes. The first time the kernel refuses a GSO message
+ * (EINVAL/EIO/ENOPROTOOPT/EOPNOTSUPP: no UDP_SEGMENT, no checksum offload) GSO is switched off
+ * for the process and the same packets are sent one per message. set_gso(False) forces that.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -32,6 +39,15 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#define GSO_MAX_SEGS 64
+#define GSO_MAX_BYTES 60000
+
 /* SRTP_MAX_TAG_LEN + SRTP_MAX_MKI_LEN, as pylibsrtp reserves. */
 #define SRTP_MAX_TRAILER_LEN (16 + 128)
 #define RTP_HDR_LEN 12
@@ -40,6 +56,54 @@
 typedef int (*srtp_protect_fn)(void *ctx, void *rtp_hdr, int *len_ptr);
 
 static PyObject *SrtpError;
+static int gso_on = 1;
+
+/* Messages for pkts[from..made): up to BATCH of them, each a GSO run (or one packet when GSO is
+ * off). Fills msgs/iov/ctrl and segs[m] = packets in message m; returns the message count. */
+static int
+build_msgs(PyObject **pkts, Py_ssize_t from, Py_ssize_t made, struct sockaddr_in *dst, int gso,
+           struct mmsghdr *msgs, struct iovec *iov, char (*ctrl)[CMSG_SPACE(sizeof(uint16_t))], int *segs)
+{
+    int m = 0, v = 0;
+    Py_ssize_t i = from;
+    while (i < made && m < BATCH && v < BATCH) {
+        size_t seg = (size_t)PyBytes_GET_SIZE(pkts[i]), total = 0;
+        int k = 0;
+        while (i + k < made && v + k < BATCH && k < (gso ? GSO_MAX_SEGS : 1)) {
+            size_t len = (size_t)PyBytes_GET_SIZE(pkts[i + k]);
+            if (k > 0 && (len > seg || total + len > GSO_MAX_BYTES))
+                break;
+            iov[v + k].iov_base = PyBytes_AS_STRING(pkts[i + k]);
+            iov[v + k].iov_len = len;
+            total += len;
+            k++;
+            if (len < seg)
+                break; /* a shorter packet ends the run */
+        }
+        struct msghdr *h = &msgs[m].msg_hdr;
+        memset(h, 0, sizeof *h);
+        h->msg_name = dst;
+        h->msg_namelen = sizeof *dst;
+        h->msg_iov = &iov[v];
+        h->msg_iovlen = (size_t)k;
+        if (k > 1) {
+            h->msg_control = ctrl[m];
+            h->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+            struct cmsghdr *cm = CMSG_FIRSTHDR(h);
+            cm->cmsg_level = SOL_UDP;
+            cm->cmsg_type = UDP_SEGMENT;
+            cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+            uint16_t gs = (uint16_t)seg;
+            memcpy(CMSG_DATA(cm), &gs, sizeof gs);
+        }
+        msgs[m].msg_len = 0;
+        segs[m] = k;
+        m++;
+        v += k;
+        i += k;
+    }
+    return m;
+}
 
 static void
 release(PyObject **pkts, Py_ssize_t from, Py_ssize_t to)
@@ -138,36 +202,35 @@ send_frame(PyObject *self, PyObject *args)
         octets += (unsigned long long)plen;
     }
 
-    /* 2. Send them, BATCH at a time, without the GIL. */
+    /* 2. Send them, BATCH messages at a time, without the GIL. */
     Py_ssize_t sent = 0;
     unsigned long long wire = 0;
     if (fd >= 0) {
         struct mmsghdr msgs[BATCH];
         struct iovec iov[BATCH];
+        char ctrl[BATCH][CMSG_SPACE(sizeof(uint16_t))] __attribute__((aligned(8)));
+        int segs[BATCH];
         while (sent < made) {
-            int k = (int)(made - sent < BATCH ? made - sent : BATCH);
-            for (int j = 0; j < k; j++) {
-                PyObject *pkt = pkts[sent + j];
-                iov[j].iov_base = PyBytes_AS_STRING(pkt);
-                iov[j].iov_len = (size_t)PyBytes_GET_SIZE(pkt);
-                memset(&msgs[j].msg_hdr, 0, sizeof msgs[j].msg_hdr);
-                msgs[j].msg_hdr.msg_name = &dst;
-                msgs[j].msg_hdr.msg_namelen = sizeof dst;
-                msgs[j].msg_hdr.msg_iov = &iov[j];
-                msgs[j].msg_hdr.msg_iovlen = 1;
-                msgs[j].msg_len = 0;
-            }
-            int r;
+            int gso = gso_on && made - sent > 1;
+            int k = build_msgs(pkts, sent, made, &dst, gso, msgs, iov, ctrl, segs);
+            int r, err;
             Py_BEGIN_ALLOW_THREADS
             do {
                 r = sendmmsg(fd, msgs, (unsigned int)k, MSG_DONTWAIT);
             } while (r < 0 && errno == EINTR);
+            err = errno;
             Py_END_ALLOW_THREADS
+            if (r < 0 && gso && (err == EINVAL || err == EIO || err == ENOPROTOOPT || err == EOPNOTSUPP)) {
+                gso_on = 0; /* this kernel/route cannot: one packet per message from now on */
+                continue;
+            }
             if (r <= 0)
                 break; /* EAGAIN or an error: the rest goes back to the caller */
-            for (int j = 0; j < r; j++)
-                wire += iov[j].iov_len;
-            sent += r;
+            for (int j = 0; j < r; j++) {
+                for (int q = 0; q < segs[j]; q++)
+                    wire += (unsigned long long)PyBytes_GET_SIZE(pkts[sent + q]);
+                sent += segs[j];
+            }
             if (r < k)
                 break;
         }
@@ -210,7 +273,25 @@ fail:
     return NULL;
 }
 
+static PyObject *
+set_gso(PyObject *self, PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    if (on < 0)
+        return NULL;
+    gso_on = on;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+gso_enabled(PyObject *self, PyObject *unused)
+{
+    return PyBool_FromLong(gso_on);
+}
+
 static PyMethodDef methods[] = {
+    {"set_gso", set_gso, METH_O, "set_gso(on): use UDP GSO for runs of equal-sized packets"},
+    {"gso_enabled", gso_enabled, METH_NOARGS, "True while UDP GSO is used (it turns itself off if refused)"},
     {"send_frame", send_frame, METH_VARARGS,
      "send_frame(payloads, pt, seq, ts, ssrc, protect_fn, srtp_ctx, fd, host, port, history)"
      " -> (new_seq, wire_bytes_sent, payload_octets, unsent)"},

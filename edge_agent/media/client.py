@@ -15,6 +15,10 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from edge_agent.media import rtc_tweaks
+
+rtc_tweaks.install_lazy_estimator()
+
 
 @dataclass
 class WhepPlayer:
@@ -39,7 +43,7 @@ class WhepError(Exception):
 
 
 async def play(client: httpx.AsyncClient, url: str, token: str | None = None, audio: bool = True) -> WhepPlayer:
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc = rtc_tweaks.new_peer_connection(RTCConfiguration(iceServers=[]))
     got: dict[str, MediaStreamTrack] = {}
     ready = asyncio.Event()
 
@@ -55,6 +59,7 @@ async def play(client: httpx.AsyncClient, url: str, token: str | None = None, au
                               [c for c in caps if c.mimeType == "video/rtx"])
     if audio:
         pc.addTransceiver("audio", direction="recvonly")
+    rtc_tweaks.robust_consent(pc)
     await pc.setLocalDescription(await pc.createOffer())
     headers = {"Content-Type": "application/sdp"}
     if token:

@@ -30,6 +30,8 @@ try:
     PROTECT_FN = int(_ffi.cast("uintptr_t", _ffi.addressof(_lib, "srtp_protect")))
     send_frame = _fastsend.send_frame
     SrtpError = _fastsend.SrtpError
+    if os.environ.get("EDGE_MEDIA_GSO", "1").lower() in ("0", "false", "no", "off"):
+        _fastsend.set_gso(False)
     AVAILABLE = True
     REASON = "C extension loaded"
 except Exception as exc:  # noqa: BLE001 - any failure means: stay on the Python path
@@ -50,7 +52,12 @@ def log_choice() -> None:
     global _logged
     if not _logged:
         _logged = True
-        log.info("media.fastsend", enabled=AVAILABLE, reason=REASON)
+        log.info("media.fastsend", enabled=AVAILABLE, reason=REASON, gso=gso_enabled())
+
+
+def gso_enabled() -> bool:
+    """Whether the C path still sends with UDP GSO (False once the kernel refused it)."""
+    return AVAILABLE and bool(_fastsend.gso_enabled())
 
 
 def srtp_ctx(session: Any) -> int:

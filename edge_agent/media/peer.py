@@ -10,6 +10,11 @@ import aioice.ice
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from edge_agent.media import rtc_tweaks
+from edge_agent.media.rtcp import park_sender_rtcp
+
+rtc_tweaks.install_lazy_estimator()
+
 _original_host_addresses = aioice.ice.get_host_addresses
 
 
@@ -72,7 +77,7 @@ async def answer(offer_sdp: str) -> Peer:
     """Build the sendonly answer (all candidates gathered, as WHEP wants). Raises BadOffer."""
     if not offer_sdp.lstrip().startswith("v=0") or "m=video" not in offer_sdp:
         raise BadOffer("offer must be an SDP with a video m-line")
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc = rtc_tweaks.new_peer_connection(RTCConfiguration(iceServers=[]))
     try:
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
@@ -88,6 +93,10 @@ async def answer(offer_sdp: str) -> Peer:
                 audio_sender = pc.addTrack(IdleTrack("audio"))
         if video_sender is None:
             raise BadOffer("no video m-line")
+        for sender in (video_sender, audio_sender):
+            if sender is not None:
+                park_sender_rtcp(sender)  # SRs come from edge_agent.media.rtcp
+        rtc_tweaks.robust_consent(pc)
         try:
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:

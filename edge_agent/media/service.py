@@ -118,6 +118,9 @@ class MediaService:
             log.info("whep.viewer_connected", table=table.table_id, session=session.id, rung=session.rung)
             await asyncio.wait([asyncio.ensure_future(gone.wait()), asyncio.ensure_future(session.closed.wait())],
                                return_when=asyncio.FIRST_COMPLETED)
+            if gone.is_set():
+                log.info("whep.viewer_gone", table=table.table_id, session=session.id, state=pc.connectionState,
+                         ice=pc.iceConnectionState)
         except TimeoutError:
             log.info("whep.viewer_timeout", table=table.table_id, session=session.id)
         finally:

@@ -2,8 +2,9 @@
 
 Once DTLS is up, frames from the fan-out are numbered for this viewer (RtpStream), protected
 with aiortc's DTLS-derived SRTP session and sent straight on the nominated ICE pair's socket.
-aiortc's sender keeps running RTCP (we feed it the SR counters); its RTCP handler is wrapped so
-PLI, NACK, REMB and RR reach us, since aiortc ignores them on a pre-encoded path.
+Sender reports come from one timer for all viewers (edge_agent.media.rtcp) with this path's
+counters; aiortc's RTCP handler is wrapped so PLI, NACK, REMB and RR reach us, since aiortc
+ignores them on a pre-encoded path.
 """
 from __future__ import annotations
 
@@ -24,23 +25,26 @@ from aiortc.rtp import (
     RtcpPsfbPacket,
     RtcpRrPacket,
     RtcpRtpfbPacket,
+    RtcpSdesPacket,
+    RtcpSenderInfo,
+    RtcpSourceInfo,
     RtcpSrPacket,
     unpack_remb_fci,
 )
 
-from edge_agent.media import fastsend, metrics
+from edge_agent.media import fastsend, metrics, rtcp
 from edge_agent.media.abr import AbrController
 from edge_agent.media.fanout import EncodedFrame, RtpStream
 from edge_agent.media.peer import Peer
 
 log = structlog.get_logger(__name__)
+_wall = time.time
 HISTORY = 256  # SRTP packets kept for NACK per viewer (~1-3 s; memory grows with viewers)
 _NTP_EPOCH_OFFSET = 2208988800  # 1900-01-01 to 1970-01-01 in seconds
 
 
-def _ntp_now() -> int:
-    """aiortc's clock.current_ntp_time() without datetime arithmetic (4 µs -> 1 µs per call)."""
-    t = time.time()
+def _ntp(t: float) -> int:
+    """aiortc's clock.current_ntp_time() for a given time.time(), without datetime arithmetic."""
     return ((int(t) + _NTP_EPOCH_OFFSET) << 32) | int((t % 1.0) * 4294967296.0)
 
 
@@ -65,19 +69,35 @@ class SenderPath:
         self._transport: Any = None
         self._fd = -1
         self._dst: tuple[str, int] = ("", 0)
+        self.sent_at = 0.0  # time.time() of the last frame: pairs with stream.last_ts in SRs
+        self.closed = False
+        self._sdes = b""
 
     def send(self, payloads: list[bytes], pts: int) -> int:
         pair = self._ice._nominated.get(1)
         if pair is None:
             return 0
-        sent = self._send_fast(pair, payloads, pts) if self._ctx else self._send_python(pair, payloads, pts)
-        # Keep aiortc's sender reports truthful (receivers use them for RTT and A/V sync).
+        self.sent_at = _wall()
+        return self._send_fast(pair, payloads, pts) if self._ctx else self._send_python(pair, payloads, pts)
+
+    def report(self) -> None:
+        """Send one RTCP SR (+ SDES CNAME) with this path's counters, as aiortc's loop would."""
+        pair = self._ice._nominated.get(1)
         s, st = self.sender, self.stream
-        s._RTCRtpSender__ntp_timestamp = _ntp_now()
-        s._RTCRtpSender__rtp_timestamp = st.last_ts
-        s._RTCRtpSender__packet_count = st.packets
-        s._RTCRtpSender__octet_count = st.octets
-        return sent
+        if pair is None or not st.packets:
+            return  # no media yet: nothing to map RTP time to (RFC 3550 6.4.1: SRs are for senders)
+        ntp = _ntp(self.sent_at)
+        payload = bytes(RtcpSrPacket(ssrc=st.ssrc, sender_info=RtcpSenderInfo(
+            ntp_timestamp=ntp, rtp_timestamp=st.last_ts, packet_count=st.packets & 0xFFFFFFFF,
+            octet_count=st.octets & 0xFFFFFFFF)))
+        if not self._sdes:
+            cname = s._RTCRtpSender__cname
+            if cname is not None:
+                self._sdes = bytes(RtcpSdesPacket(chunks=[RtcpSourceInfo(ssrc=st.ssrc, items=[(1, cname.encode())])]))
+        # aiortc computes the RTT from RRs that echo this SR (LSR/DLSR).
+        s._RTCRtpSender__lsr = (ntp >> 16) & 0xFFFFFFFF
+        s._RTCRtpSender__lsr_time = _wall()
+        pair.protocol.transport.sendto(self._srtp.protect_rtcp(payload + self._sdes), pair.remote_addr)
 
     def _send_python(self, pair: Any, payloads: list[bytes], pts: int) -> int:
         sendto, addr, protect = pair.protocol.transport.sendto, pair.remote_addr, self._srtp.protect
@@ -159,16 +179,20 @@ class ViewerSession:
         self.rtt_s: float | None = None
         self.loss = 0.0
         self.jitter_s = 0.0
+        self._gauges: tuple[Any, ...] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def activate(self) -> None:
         """DTLS is up: take over the RTP path and hook RTCP."""
         fastsend.log_choice()
+        reports = rtcp.scheduler()
         self.video = SenderPath(self.peer, self.peer.video)
         self._hook(self.peer.video, video=True)
+        reports.add(self.video)
         if self.peer.audio is not None:
             self.audio = SenderPath(self.peer, self.peer.audio)
             self._hook(self.peer.audio, video=False)
+            reports.add(self.audio)
         metrics.VIEWER_RUNG.labels(self.id).set(self.rung)
 
     def _hook(self, sender: Any, video: bool) -> None:
@@ -220,13 +244,17 @@ class ViewerSession:
 
     def _observe(self) -> None:
         now = time.monotonic()
+        if self._gauges is None:  # label lookups once per viewer, not once per RR
+            self._gauges = tuple(m.labels(self.id) for m in (
+                metrics.VIEWER_BITRATE, metrics.VIEWER_LOSS, metrics.VIEWER_JITTER, metrics.VIEWER_RUNG))
+        bitrate, loss, jitter, rung = self._gauges
         dt = now - self._t_mark
         if dt > 0:
-            metrics.VIEWER_BITRATE.labels(self.id).set((self.bytes_sent - self._bytes_mark) * 8 / dt)
+            bitrate.set((self.bytes_sent - self._bytes_mark) * 8 / dt)
         self._bytes_mark, self._t_mark = self.bytes_sent, now
-        metrics.VIEWER_LOSS.labels(self.id).set(self.loss)
-        metrics.VIEWER_JITTER.labels(self.id).set(self.jitter_s)
-        metrics.VIEWER_RUNG.labels(self.id).set(self.rung)
+        loss.set(self.loss)
+        jitter.set(self.jitter_s)
+        rung.set(self.rung)
         if self.late_frames > self._late_reported:
             metrics.VIEWER_LATE.labels(self.id).inc(self.late_frames - self._late_reported)
             self._late_reported = self.late_frames
@@ -236,5 +264,8 @@ class ViewerSession:
     async def close(self) -> None:
         if not self.closed.is_set():
             self.closed.set()
+            for path in (self.video, self.audio):
+                if path is not None:
+                    path.closed = True
             metrics.forget_viewer(self.id)
             await self.peer.pc.close()

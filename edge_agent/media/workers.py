@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from edge_agent.media import gcwatch
 from edge_agent.media import peer as peers
 from edge_agent.media.child import spawn_child
 from edge_agent.media.config import MediaConfig
@@ -117,6 +118,9 @@ async def _worker(config: MediaConfig, conn: Connection) -> None:
 
 
 def run_worker(config_json: str, conn: Connection) -> None:
+    # A worker's start-up state lives as long as it does; young collections as rare as in the
+    # serving process (edge_agent.runtime), so a join storm does not trigger full ones.
+    gcwatch.install(freeze=True, thresholds=(20_000, 50, 100))
     asyncio.run(_worker(MediaConfig.model_validate_json(config_json), conn))
 
 

@@ -11,6 +11,7 @@ import os
 import random
 import socket
 import struct
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -50,12 +51,28 @@ def _udp_pair() -> tuple[socket.socket, socket.socket]:
     return tx, rx
 
 
+@pytest.fixture(params=[True, False], ids=["gso", "no-gso"])
+def gso(request: pytest.FixtureRequest) -> Iterator[bool]:
+    """Run with UDP GSO (runs of equal-sized packets per message) and with one packet per message."""
+    from edge_agent.media import _fastsend
+
+    before = _fastsend.gso_enabled()
+    _fastsend.set_gso(request.param)
+    yield request.param
+    _fastsend.set_gso(before)
+
+
 @needs_c
 @pytest.mark.parametrize("profile", PROFILES)
-@pytest.mark.parametrize("n, seq", [(1, 100), (5, 65533), (150, 7)])  # single, seq wrap, > one sendmmsg batch
-def test_fast_path_matches_pylibsrtp_and_decrypts(n: int, seq: int, profile: int) -> None:
+@pytest.mark.parametrize("n, seq, sizes", [
+    (1, 100, None), (5, 65533, None), (150, 7, None),  # single, seq wrap, > one sendmmsg batch
+    (140, 9, (1188,) * 139 + (500,)),  # GSO runs longer than its 64-segment cap, short tail
+    (6, 1, (1200, 1200, 600, 1200, 17, 17)),  # runs broken by a shorter and by a longer packet
+])
+def test_fast_path_matches_pylibsrtp_and_decrypts(n: int, seq: int, sizes: tuple[int, ...] | None,
+                                                  profile: int, gso: bool) -> None:
     fast_tx, ref_tx, rx = _sessions(profile)
-    payloads = _payloads(n)
+    payloads = _payloads(n) if sizes is None else [random.Random(i).randbytes(k) for i, k in enumerate(sizes)]
     ssrc, pt, pts, ts_offset = 0x12345678, 102, 900_000, 0xFFFFF000
     ref = RtpStream(ssrc=ssrc, payload_type=pt, seq=seq, ts_offset=ts_offset)
     expected = [ref_tx.protect(p) for p in ref.packets_for(payloads, pts)]
@@ -73,6 +90,9 @@ def test_fast_path_matches_pylibsrtp_and_decrypts(n: int, seq: int, profile: int
         rx_sock.close()
 
     assert unsent is None
+    from edge_agent.media import _fastsend
+
+    assert _fastsend.gso_enabled() == gso  # Linux loopback takes UDP_SEGMENT: no silent fallback
     assert new_seq == ref.seq == (seq + n) & 0xFFFF
     assert octets == sum(map(len, payloads))
     assert wire == sum(map(len, expected))
