@@ -33,15 +33,17 @@ class MediaConfig(BaseModel):
     # Addresses put in ICE host candidates; empty = every non-loopback interface (aioice default).
     announce_addresses: list[str] = Field(default_factory=list)
     # WHEP sessions this edge accepts before 503/307. Measured on the 2-vCPU box with the studio
-    # and ladder running: ~300 viewers per fan-out process at 800 kbps stayed < 2 % late frames
-    # (docs/BENCHMARKS.md, media section).
+    # and ladder running, 800 kbps each (docs/BENCHMARKS.md, media section): 600 viewers with the
+    # fan-out in the serving process and 1,000 with `workers: 2` stayed well under 1 % late
+    # frames. The default is the conservative in-process figure; set it per box from that benchmark.
     viewer_capacity: int = 300
     # Rung a new viewer starts on (0 = top); ABR moves it from there.
     start_rung: int = 1
     # False pins every viewer to start_rung (benchmarks of one rung).
     abr_enabled: bool = True
-    # Fan-out worker processes (one per core on a dedicated box); 0 = fan out in the serving
-    # process. Per-viewer metrics of worker-hosted viewers stay in the worker (not scraped yet).
+    # Fan-out worker processes: one per core on a dedicated edge (ansible sets it); 0 = fan out
+    # in the serving process (development, tests, one-core boxes). Workers report their viewers'
+    # metrics to the serving process, which Prometheus scrapes.
     workers: int = 0
     # WHEP URLs of sibling edges (e.g. "https://edge-b/whep"); at capacity, POST is redirected (307).
     sibling_urls: list[str] = Field(default_factory=list)

@@ -33,3 +33,36 @@ def forget_viewer(session: str) -> None:
             m.remove(session)
         except KeyError:
             pass
+
+
+# --- fan-out workers: their viewers' series, re-exposed by the serving process ----------------
+# A worker process has its own registry that nobody scrapes; it sends its per-viewer series every
+# few seconds and the serving process sets them here (counters advance by the difference).
+_BY_NAME = {m.describe()[0].name: m for m in PER_VIEWER}
+WORKER_EXPORT_S = 2.0
+
+
+def export_viewers() -> list[tuple[str, str, float]]:
+    """(metric, session, value) of every per-viewer series in this process."""
+    out: list[tuple[str, str, float]] = []
+    for m in PER_VIEWER:
+        for fam in m.collect():
+            for sample in fam.samples:
+                if not sample.name.endswith("_created"):
+                    out.append((fam.name, sample.labels["session"], sample.value))
+    return out
+
+
+def import_viewers(rows: list[tuple[str, str, float]], counted: dict[tuple[str, str], float]) -> None:
+    """Set a worker's per-viewer series here; `counted` keeps what its counters were at."""
+    for name, session, value in rows:
+        m = _BY_NAME.get(name)
+        if m is None:
+            continue
+        if isinstance(m, Counter):
+            before = counted.get((name, session), 0.0)
+            if value > before:
+                m.labels(session).inc(value - before)
+                counted[(name, session)] = value
+        else:
+            m.labels(session).set(value)

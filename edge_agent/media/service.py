@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 from fastapi import APIRouter
 
+from edge_agent.media import metrics
 from edge_agent.media import peer as peers
 from edge_agent.media.config import MediaConfig
 from edge_agent.media.session import ViewerSession
@@ -37,6 +38,8 @@ class MediaService:
         self.config = config
         self.token_public_key_pem = token_public_key_pem
         self.workers = [WorkerHandle(i, config, self._keyframe_for) for i in range(config.workers)]
+        for w in self.workers:
+            w.on_metrics = self._sum_worker_rungs
         forward = self._forward if self.workers else None
         self.tables = {t.table_id: TableMedia(t, config, on_feed_up, on_feed_down, forward) for t in config.tables}
         self._bitrates = [r.bitrate_kbps * 1000 for r in config.ladder]
@@ -61,6 +64,15 @@ class MediaService:
     def _forward(self, msg: tuple[Any, ...]) -> None:
         for w in self.workers:
             w.send(msg)
+
+    def _sum_worker_rungs(self) -> None:
+        """`media_viewers{table,rung}` over all workers (each reports its own counts)."""
+        totals: dict[tuple[str, str], int] = {}
+        for w in self.workers:
+            for key, n in w.viewers_by_rung.items():
+                totals[key] = totals.get(key, 0) + n
+        for (table, rung), n in totals.items():
+            metrics.VIEWERS.labels(table, rung).set(n)
 
     def _keyframe_for(self, table_id: str) -> None:
         t = self.tables.get(table_id)

@@ -5,7 +5,7 @@ viewers over workers (fewest viewers first) and forwards each encoded frame once
 Parent -> worker:  ("v", table, rung, pts, key, payloads, size) | ("a", table, pts, payload)
                    | ("down", table) | ("offer", req, table, sdp) | ("delete", sid) | ("stop",)
 Worker -> parent:  ("answer", req, sid, etag, sdp) | ("error", req, message) | ("closed", sid)
-                   | ("keyframe", table)
+                   | ("keyframe", table) | ("metrics", per-viewer rows, {(table, rung name): viewers})
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from edge_agent.media import gcwatch
+from edge_agent.media import gcwatch, metrics
 from edge_agent.media import peer as peers
 from edge_agent.media.child import spawn_child
 from edge_agent.media.config import MediaConfig
@@ -112,8 +112,18 @@ async def _worker(config: MediaConfig, conn: Connection) -> None:
                 return
             loop.call_soon_threadsafe(dispatch, msg)
 
+    async def export() -> None:
+        """Per-viewer and per-rung metrics to the parent, which is what Prometheus scrapes."""
+        names = [r.name for r in config.ladder]
+        while True:
+            await asyncio.sleep(metrics.WORKER_EXPORT_S)
+            counts = {(t, names[i]): len(hub.sinks) for t, f in fanouts.items() for i, hub in enumerate(f.hubs)}
+            reply(("metrics", metrics.export_viewers(), counts))
+
     threading.Thread(target=reader, daemon=True).start()
+    exporter = asyncio.ensure_future(export())
     await stop.wait()
+    exporter.cancel()
     await asyncio.gather(*(s.close() for _, s in list(sessions.values())), return_exceptions=True)
 
 
@@ -137,6 +147,9 @@ class WorkerHandle:
         self._lock = threading.Lock()
         self._proc: Any = None
         self._conn: Connection | None = None
+        self.viewers_by_rung: dict[tuple[str, str], int] = {}  # as last reported
+        self._counted: dict[tuple[str, str], float] = {}
+        self.on_metrics: Any = None  # called after a report (the service sums rungs over workers)
 
     def start(self) -> None:
         self._proc, self._conn = spawn_child(run_worker, (self._config.model_dump_json(),), f"fanout-{self.index}",
@@ -155,6 +168,14 @@ class WorkerHandle:
                 fut.set_exception(peers.BadOffer(msg[2]))
         elif kind == "closed":
             self.sessions.discard(msg[1])
+            metrics.forget_viewer(msg[1])
+            for key in [k for k in self._counted if k[1] == msg[1]]:
+                del self._counted[key]
+        elif kind == "metrics":
+            metrics.import_viewers(msg[1], self._counted)
+            self.viewers_by_rung = msg[2]
+            if self.on_metrics is not None:
+                self.on_metrics()
         elif kind == "keyframe":
             self._on_keyframe(msg[1])
 

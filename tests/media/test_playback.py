@@ -7,6 +7,7 @@ import re
 import av
 import httpx
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci
+from prometheus_client import REGISTRY
 
 from edge_agent.media.client import play
 from edge_agent.media.timestamp import read_capture_ts
@@ -106,8 +107,16 @@ async def test_player_served_by_fanout_worker_process(edge_factory, studio, http
         assert all(read_capture_ts(f) is not None for f in frames)
         # The session lives in the worker: none in the serving process, one in the count.
         assert svc.viewer_count() == 1 and not svc.tables["t1"].sessions
+        # ... and its metrics are scraped from the serving process all the same.
+        sid = player.location.rstrip("/").rsplit("/", 1)[1]
+        rung = svc.config.ladder[svc.config.start_rung].name
+        assert await edge.wait(lambda: REGISTRY.get_sample_value("media_viewer_rung", {"session": sid}) is not None, 10)
+        assert REGISTRY.get_sample_value("media_viewer_rung", {"session": sid}) == svc.config.start_rung
+        assert await edge.wait(lambda: REGISTRY.get_sample_value("media_viewer_bitrate_bps", {"session": sid}), 10)
+        assert REGISTRY.get_sample_value("media_viewers", {"table": "t1", "rung": rung}) == 1
     finally:
         r = await http.delete(player.location)
         await player.pc.close()
     assert r.status_code == 200
     assert await edge.wait(lambda: svc.viewer_count() == 0, 5)
+    assert await edge.wait(lambda: REGISTRY.get_sample_value("media_viewer_rung", {"session": sid}) is None, 5)

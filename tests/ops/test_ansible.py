@@ -185,7 +185,9 @@ def test_nats_credentials_rendered(tmp_path: Path) -> None:
     proc = subprocess.run(check=False, args=[_tool("ansible-playbook"), "-i", "localhost,", "-c", "local", str(play),
                            "-e", f"ansible_python_interpreter={sys.executable}",
                            "-e", "edge_id=edge-on-1", "-e", "edge_nats_password=s3cret",
-                           "-e", "edge_nats_url=nats://127.0.0.1:4222"],
+                           "-e", "edge_nats_url=nats://127.0.0.1:4222",
+                           "-e", json.dumps({"edge_media": {"tables": [{"table_id": "roulette-1", "srt_port": 9000}],
+                                                            "viewer_capacity": 700}})],
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "ANSIBLE_HOME": str(tmp_path / "ah"),
                                "ANSIBLE_LOCAL_TEMP": str(tmp_path / "at")})
@@ -194,6 +196,9 @@ def test_nats_credentials_rendered(tmp_path: Path) -> None:
     assert cfg["nats"] == {"url": "nats://127.0.0.1:4222", "user": "edge-edge-on-1", "password": "s3cret"}
     assert cfg["jurisdiction"] == "CA-ON" and cfg["currency"] == "CAD"
     assert "bet.placed" in cfg["residency"]["allow_kinds"]
+    # Media: one fan-out worker per core (no facts gathered here: 1), the operator's capacity kept.
+    assert cfg["media"]["workers"] == 1 and cfg["media"]["viewer_capacity"] == 700
+    assert cfg["media"]["tables"] == [{"table_id": "roulette-1", "srt_port": 9000}]
 
 
 def _stop(proc: subprocess.Popen) -> None:
