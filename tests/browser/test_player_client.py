@@ -214,7 +214,7 @@ def test_phone_viewport(browser: Any, edge: Any) -> None:
         page.goto(edge.page_url("fay"))
         page.wait_for_selector("#edge-info:has-text('mt-1')")
         assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
-        box = page.query_selector('[data-spot="straight:17"]').bounding_box()
+        box = page.wait_for_selector('[data-spot="straight:17"]').bounding_box()  # the board renders after the table arrives
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["height"] >= 28
         wait_open(page, "straight:17")
         page.tap('[data-spot="straight:17"]')
