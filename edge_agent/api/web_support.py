@@ -12,7 +12,10 @@ from starlette.responses import Response
 from edge_agent.api.auth import bearer
 from edge_agent.domain.errors import DomainError
 
-_DOCS = Path(__file__).resolve().parents[2] / "docs"
+# An installed wheel carries the document in the package (setup.py copies it at build time);
+# a source checkout (editable install, the demo) reads docs/ itself.
+_FAIRNESS = (Path(__file__).resolve().parents[1] / "docs" / "FAIRNESS.md",
+             Path(__file__).resolve().parents[2] / "docs" / "FAIRNESS.md")
 
 # Measured where it can be: in the player's browser, from the capture clock drawn in the frame
 # (edge_agent/studio) against the edge's clock. Clients report it; alerts read the quantiles.
@@ -30,8 +33,8 @@ def web_router(app_state: Any) -> APIRouter:
 
     @r.get("/v1/docs/fairness", summary="How rounds are provably fair (docs/FAIRNESS.md, Markdown)")
     async def fairness_doc() -> Response:
-        path = _DOCS / "FAIRNESS.md"
-        if not path.is_file():
+        path = next((p for p in _FAIRNESS if p.is_file()), None)
+        if path is None:
             return Response('{"error": {"code": "not_found", "message": "FAIRNESS.md is not installed"}}',
                             status_code=404, media_type="application/json")
         return Response(path.read_text(encoding="utf-8"), media_type="text/plain; charset=utf-8")
