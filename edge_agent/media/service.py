@@ -55,9 +55,15 @@ class MediaService:
         log.info("media.started", tables=list(self.tables))
 
     async def stop(self) -> None:
-        for task in list(self._pending):
-            task.cancel()
+        # Tables close their sessions first; each viewer's task then ends by itself (cancelling it
+        # mid `pc.close()` left aiortc in an invalid state). Only stragglers are cancelled.
         await asyncio.gather(*self.tables_stop(), return_exceptions=True)
+        pending = list(self._pending)
+        if pending:
+            _, stragglers = await asyncio.wait(pending, timeout=5)
+            for task in stragglers:
+                task.cancel()
+            await asyncio.gather(*stragglers, return_exceptions=True)
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(None, w.stop) for w in self.workers), return_exceptions=True)
 
@@ -122,14 +128,15 @@ class MediaService:
                 gone.set()
 
         try:
-            if pc.connectionState != "connected":
-                await asyncio.wait_for(up.wait(), CONNECT_TIMEOUT_S)
-            if session.closed.is_set():
+            # A session closed or failed while joining (DELETE, edge stopping) ends the wait too.
+            if pc.connectionState != "connected" and not await _first(up, gone, session.closed,
+                                                                      timeout=CONNECT_TIMEOUT_S):
+                raise TimeoutError
+            if session.closed.is_set() or gone.is_set():
                 return
             table.attach(session)
             log.info("whep.viewer_connected", table=table.table_id, session=session.id, rung=session.rung)
-            await asyncio.wait([asyncio.ensure_future(gone.wait()), asyncio.ensure_future(session.closed.wait())],
-                               return_when=asyncio.FIRST_COMPLETED)
+            await _first(gone, session.closed)
             if gone.is_set():
                 log.info("whep.viewer_gone", table=table.table_id, session=session.id, state=pc.connectionState,
                          ice=pc.iceConnectionState)
@@ -154,3 +161,14 @@ class MediaService:
     def session(self, table_id: str, session_id: str) -> ViewerSession | None:
         t = self.tables.get(table_id)
         return t.sessions.get(session_id) if t else None
+
+
+async def _first(*events: asyncio.Event, timeout: float | None = None) -> bool:
+    """Wait until one of `events` is set (False on timeout); the other waiters are cancelled."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        return bool(done)
+    finally:
+        for w in waiters:
+            w.cancel()
