@@ -26,9 +26,21 @@ def wait_open(page: Any, spot: str) -> None:
 
 def bet_and_settle(page: Any, edge: Any, sub: str, spot: str, name: str) -> None:
     before = edge.api(sub, "/v1/wallet")["balance"]
-    wait_open(page, spot)
-    page.click(f'[data-spot="{spot}"]')
-    page.wait_for_selector('#bet-log li:has-text("Bet confirmed")', timeout=5000)
+    confirmed, refused = '#bet-log li:has-text("Bet confirmed")', '#bet-log li:has-text("Bet refused")'
+    for _ in range(3):  # a click that lands as the 4 s window closes is refused: try the next round
+        wait_open(page, spot)
+        n_ok, n_no = page.locator(confirmed).count(), page.locator(refused).count()
+        page.click(f'[data-spot="{spot}"]')
+        page.wait_for_function(
+            "([ok, no]) => { const t = [...document.querySelectorAll('#bet-log li')].map((li) => li.textContent);"
+            " return t.filter((x) => x.includes('Bet confirmed')).length > ok"
+            " || t.filter((x) => x.includes('Bet refused')).length > no; }", arg=[n_ok, n_no], timeout=5000)
+        if page.locator(confirmed).count() > n_ok:
+            break
+        why = page.locator(refused).first.inner_text()
+        assert "Betting is closed" in why, why  # only a bet that missed the window may be retried
+    else:
+        raise AssertionError("three rounds closed before the bet arrived")
     page.wait_for_selector(f'[data-spot="{spot}"] .stake:not(.pending)', timeout=2000)
     assert page.inner_text("#balance") == euros(before - 100)
     shot(page, f"{name}-1-bet-confirmed")

@@ -42,7 +42,8 @@ async def test_raw_publish_is_seen_as_an_ordinary_message_with_headers(server: N
         cmds = b"".join(hpub(b"t.plain", b"r.%d" % i, header_block({"Nats-Msg-Id": f"e:{i}", "X-Other": "v"}),
                              b'{"n": %d}' % i) for i in range(3))
         await nc.publish_raw(cmds, 3)
-        got = [await sub.next_msg(timeout=2) for _ in range(3)]
+        await nc.flush()  # the server has them (a PING after them was answered)
+        got = [await sub.next_msg(timeout=5) for _ in range(3)]
         assert [m.data for m in got] == [b'{"n": 0}', b'{"n": 1}', b'{"n": 2}']
         assert [m.headers for m in got] == [{"Nats-Msg-Id": f"e:{i}", "X-Other": "v"} for i in range(3)]
         assert [m.reply for m in got] == ["r.0", "r.1", "r.2"]
