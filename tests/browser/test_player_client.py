@@ -31,14 +31,20 @@ def bet_and_settle(page: Any, edge: Any, sub: str, spot: str, name: str) -> None
         wait_open(page, spot)
         n_ok, n_no = page.locator(confirmed).count(), page.locator(refused).count()
         page.click(f'[data-spot="{spot}"]')
+        page.evaluate("() => { document.getElementById('toast').textContent = ''; }")
+        # The edge answers (confirmed or refused), or the page itself did not send the bet (the
+        # round was closing by its clock, or the socket was not open yet): a toast, no log entry.
         page.wait_for_function(
             "([ok, no]) => { const t = [...document.querySelectorAll('#bet-log li')].map((li) => li.textContent);"
+            " const toast = document.getElementById('toast').textContent;"
             " return t.filter((x) => x.includes('Bet confirmed')).length > ok"
-            " || t.filter((x) => x.includes('Bet refused')).length > no; }", arg=[n_ok, n_no], timeout=5000)
+            " || t.filter((x) => x.includes('Bet refused')).length > no"
+            " || /Betting is closed|Not connected/.test(toast); }", arg=[n_ok, n_no], timeout=5000)
         if page.locator(confirmed).count() > n_ok:
             break
-        why = page.locator(refused).first.inner_text()
-        assert "Betting is closed" in why, why  # only a bet that missed the window may be retried
+        why = page.locator(refused).first.inner_text() if page.locator(refused).count() > n_no \
+            else page.inner_text("#toast")
+        assert re.search("Betting is closed|Not connected", why), why  # only a bet never taken may be retried
     else:
         raise AssertionError("three rounds closed before the bet arrived")
     page.wait_for_selector(f'[data-spot="{spot}"] .stake:not(.pending)', timeout=2000)

@@ -43,7 +43,7 @@ async def test_raw_publish_is_seen_as_an_ordinary_message_with_headers(server: N
                              b'{"n": %d}' % i) for i in range(3))
         await nc.publish_raw(cmds, 3)
         await nc.flush()  # the server has them (a PING after them was answered)
-        got = [await sub.next_msg(timeout=5) for _ in range(3)]
+        got = [await sub.next_msg(timeout=10) for _ in range(3)]
         assert [m.data for m in got] == [b'{"n": 0}', b'{"n": 1}', b'{"n": 2}']
         assert [m.headers for m in got] == [{"Nats-Msg-Id": f"e:{i}", "X-Other": "v"} for i in range(3)]
         assert [m.reply for m in got] == ["r.0", "r.1", "r.2"]
@@ -75,7 +75,8 @@ async def test_raw_subscription_gets_bytes_and_unparsed_headers(server: NatsServ
         await plain.publish("t.raw.a", b"one", reply="back", headers={"Nats-Msg-Id": "x:1"})
         await plain.publish("t.raw.b", b"two")
         await plain.publish("t.normal", b"three")
-        await asyncio.wait_for(seen.wait(), 2)
+        await plain.flush()
+        await asyncio.wait_for(seen.wait(), 10)  # generous: a correctness test, not a timing one
         await asyncio.sleep(0.1)
         assert got[0][:3] == (b"t.raw.a", b"back", b"one")
         assert b"Nats-Msg-Id: x:1" in got[0][3] and header_status(got[0][3]) is None
