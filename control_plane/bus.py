@@ -66,7 +66,7 @@ class Bus:
         await self.nc.subscribe("casino.hwm.*", cb=self._on_hwm)
         self._running = True
         cps = await self._pull(self.nc, "casino.checkpoint.*", S.CHECKPOINT_STREAM, self.cfg.durable + "-checkpoints")
-        self._tasks = [asyncio.create_task(self._consume(cps, None, self._on_checkpoints), name="cp-checkpoints")]
+        self._tasks = [asyncio.create_task(self._consume(cps, self._on_checkpoints), name="cp-checkpoints")]
         ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._journal_thread = threading.Thread(target=lambda: asyncio.run(self._journal_main(ready)),
                                                 name="cp-journal", daemon=True)
@@ -105,7 +105,7 @@ class Bus:
             puller = await self._pull(nc, "casino.journal.*", S.JOURNAL_STREAM, self.cfg.durable)
             self._journal_loop, self._journal_task = asyncio.get_running_loop(), asyncio.current_task()
             ready.set_result(None)
-            await self._consume(puller, self._parse_entries, self._on_entries)
+            await self._consume(puller, self._on_entries)
         except asyncio.CancelledError:
             pass
         except BaseException as exc:
@@ -142,22 +142,14 @@ class Bus:
         await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
         return await Puller(nc, js._prefix, stream, durable).start()
 
-    async def _fetch(self, puller: Puller, prepare: Callable[[list[Delivery]], Any] | None
-                     ) -> tuple[list[Delivery], Any]:
-        msgs = await puller.fetch(self.cfg.fetch_batch, timeout=1)
-        if not msgs or prepare is None:
-            return msgs, None
-        return msgs, prepare(msgs)
-
-    async def _consume(self, puller: Puller, prepare: Callable[[list[Delivery]], Any] | None,
-                       handle: Callable[[list[Delivery], Any], Any]) -> None:
+    async def _consume(self, puller: Puller, handle: Callable[[list[Delivery]], Any]) -> None:
         """Batches are handled one after the other, in stream order. In a backlog the next batch
         is fetched while the current one is applied."""
-        nxt: asyncio.Future[tuple[list[Delivery], Any]] | None = None
+        nxt: asyncio.Future[list[Delivery]] | None = None
         try:
             while self._running:
                 try:
-                    msgs, prepared = await (nxt or self._fetch(puller, prepare))
+                    msgs = await (nxt or puller.fetch(self.cfg.fetch_batch, timeout=1))
                     nxt = None
                     if not msgs:
                         continue
@@ -172,18 +164,17 @@ class Bus:
                     await asyncio.sleep(0.5)
                     continue
                 if len(msgs) >= self.cfg.fetch_batch:  # a backlog: overlap the next fetch with this apply
-                    nxt = asyncio.ensure_future(self._fetch(puller, prepare))
+                    nxt = asyncio.ensure_future(puller.fetch(self.cfg.fetch_batch, timeout=1))
                     for _ in range(2):  # let it send its pull request (and the client's flusher write
                         await asyncio.sleep(0)  # it) before this loop is busy applying
-                await self._handle(puller, msgs, prepared, handle)
+                await self._handle(puller, msgs, handle)
         finally:
             if nxt is not None:
                 nxt.cancel()
 
-    async def _handle(self, puller: Puller, msgs: list[Delivery], prepared: Any,
-                      handle: Callable[[list[Delivery], Any], Any]) -> None:
+    async def _handle(self, puller: Puller, msgs: list[Delivery], handle: Callable[[list[Delivery]], Any]) -> None:
         try:
-            await handle(msgs, prepared)
+            await handle(msgs)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - e.g. database down: not acked, JetStream redelivers
@@ -212,8 +203,8 @@ class Bus:
                 malformed.append((m.edge, str(exc)[:500]))
         return batch, bodies, malformed
 
-    async def _on_entries(self, msgs: list[Delivery], parsed: Any) -> None:
-        batch, bodies, malformed = parsed
+    async def _on_entries(self, msgs: list[Delivery]) -> None:
+        batch, bodies, malformed = self._parse_entries(msgs)
 
         def _apply() -> list[Any]:
             if malformed:
@@ -229,7 +220,7 @@ class Bus:
             assert self._loop is not None
             self._loop.call_soon_threadsafe(self.on_applied, work, cmds)
 
-    async def _on_checkpoints(self, msgs: list[Delivery], _prepared: Any) -> None:
+    async def _on_checkpoints(self, msgs: list[Delivery]) -> None:
         for m in msgs:
             try:
                 raw = json.loads(m.data)
