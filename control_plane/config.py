@@ -1,14 +1,26 @@
-"""Control-plane configuration: one YAML file mapped onto pydantic models."""
+"""Control-plane configuration: one YAML file mapped onto pydantic models.
+
+Strict all the way down: an unknown key anywhere is refused with its dotted path named. Any
+value can be overridden from the environment as CONTROL_PLANE_<KEY>[__<SUBKEY>]
+(`CONTROL_PLANE_DATABASE_URL`, `CONTROL_PLANE_NATS__PASSWORD`), which wins over the file."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
-class HttpConfig(BaseModel):
+class ConfigError(ValueError):
+    """A configuration the control plane refuses; the message names every offending key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HttpConfig(Strict):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None
@@ -16,7 +28,7 @@ class HttpConfig(BaseModel):
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
 
 
-class NatsConfig(BaseModel):
+class NatsConfig(Strict):
     url: str | None = None  # None: no bus (HTTP only, e.g. API tests)
     user: str | None = None
     password: str | None = None
@@ -27,7 +39,7 @@ class NatsConfig(BaseModel):
     duplicate_window_s: float = 120.0
 
 
-class AmlConfig(BaseModel):
+class AmlConfig(Strict):
     """Thresholds in integer minor units per currency (AMLD4 art. 11(d), 31 CFR 1021.311/313/320)."""
 
     cdd_threshold: dict[str, int] = Field(default_factory=lambda: {"EUR": 200_000})
@@ -40,36 +52,37 @@ class AmlConfig(BaseModel):
     structuring_window_s: int = 24 * 3600
 
 
-class BankRailConfig(BaseModel):
+class BankRailConfig(Strict):
     enabled: bool = True
     state_path: Path | None = None  # the simulated bank's own books (survive our restarts)
 
 
-class CryptoRailConfig(BaseModel):
+class CryptoRailConfig(Strict):
     enabled: bool = True
     state_path: Path | None = None
     confirmations: int = Field(3, ge=1)
     block_interval_s: float = Field(2.0, gt=0)
 
 
-class RailsConfig(BaseModel):
+class RailsConfig(Strict):
     bank: BankRailConfig = Field(default_factory=BankRailConfig)
     crypto: CryptoRailConfig = Field(default_factory=CryptoRailConfig)
 
 
-class PspConfig(BaseModel):
+class PspConfig(Strict):
     state_path: Path | None = None
     decline_methods: list[str] = Field(default_factory=lambda: ["declined_card"])
 
 
-class KycConfig(BaseModel):
+class KycConfig(Strict):
     vendor: str = "simulated"
     vendor_delay_s: float = Field(2.0, ge=0)
     callback_secret: str = "dev-kyc-callback-secret"
 
 
-class ControlPlaneConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ControlPlaneConfig(BaseSettings):
+    model_config = SettingsConfigDict(extra="forbid", env_prefix="CONTROL_PLANE_", env_nested_delimiter="__",
+                                      case_sensitive=False)
     database_url: str = "sqlite:///var/control-plane/control-plane.db"
     data_dir: Path = Path("var/control-plane")
     migrate_on_start: bool = True
@@ -86,10 +99,26 @@ class ControlPlaneConfig(BaseModel):
     psp: PspConfig = Field(default_factory=PspConfig)
     kyc: KycConfig = Field(default_factory=KycConfig)
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings  # the environment wins over the file
+
     def state_path(self, configured: Path | None, name: str) -> Path:
         return configured if configured is not None else self.data_dir / name
 
 
 def load_config(path: Path) -> ControlPlaneConfig:
-    raw: Any = yaml.safe_load(Path(path).read_text()) or {}
-    return ControlPlaneConfig.model_validate(raw)
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    try:
+        return ControlPlaneConfig(**raw)
+    except ValidationError as err:
+        lines = [f"{path}: {'.'.join(str(p) for p in e['loc']) or '(top level)'}: "
+                 f"{'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}" for e in err.errors()]
+        raise ConfigError("\n".join(lines)) from None

@@ -51,7 +51,7 @@ class Casino:
         self.store = store or JournalStore(config.db_path, clock=self.clock)
         self.random_bytes = random_bytes
         self.residency_key = config.residency_key()
-        self.state = ST.EdgeState(config.table_specs())
+        self.state = ST.EdgeState(config.table_specs(), config.rg_defaults())
         self.events = EventHub()
         self._seeds: dict[tuple[str, str], list[bytes]] = {}
         self._idem_inflight: dict[tuple[str, str], tuple[str, asyncio.Future[Any]]] = {}

@@ -1,16 +1,18 @@
 """Media configuration: tables fed over SRT, the ABR ladder, WHEP capacity and ICE addresses."""
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class TableFeed(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a mistyped key is refused by name
     table_id: str
     srt_port: int
     srt_latency_ms: int = 40
 
 
 class Rung(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a mistyped key is refused by name
     name: str
     width: int
     height: int
@@ -26,6 +28,7 @@ def default_ladder() -> list[Rung]:
 
 
 class MediaConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a mistyped key is refused by name
     tables: list[TableFeed] = Field(default_factory=list)
     ladder: list[Rung] = Field(default_factory=default_ladder)
     fps: int = 25

@@ -4,8 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from contract import tokens
-
-REGULATOR_QUERY = "regulator.query"  # regulator, jurisdiction, route, params, status
+from contract.kinds import REGULATOR_QUERY
 
 
 class AccessDenied(Exception):
