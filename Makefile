@@ -30,7 +30,7 @@ test: setup postgres
 	@$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 demo: setup
-	@$(VENV)/bin/python -m edge_agent.demo
+	@$(VENV)/bin/python -m demo
 
 bench: setup
 	@bash scripts/bench-all.sh

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from contract import journal as J
+from edge_agent.children import die_with_parent
 
 
 def litestream_binary() -> str:
@@ -100,10 +101,11 @@ class Replicator:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Replicator:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([litestream_binary(), "replicate", "-config", str(self.config_path)],
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
+        with open(self.log_path, "ab") as log:
+            # Its own session (a terminal's Ctrl-C is the edge's to handle), yet never outliving the edge.
+            self.proc = subprocess.Popen([litestream_binary(), "replicate", "-config", str(self.config_path)],
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=die_with_parent())  # noqa: PLW1509 - one prctl call
         return self
 
     def stop(self, timeout: float = 15.0) -> int | None:

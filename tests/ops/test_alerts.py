@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.ops.promql import family, references
+from tests.ops.promql import family as metric_family
+from tests.ops.promql import references
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "ops" / "prometheus" / "alerts.yml"
@@ -32,7 +33,7 @@ def documented_metrics() -> set[str]:
 def metrics_in(expr: str) -> set[str]:
     """Metric families an expression reads (PromQL parsed, histogram suffixes folded)."""
     known = documented_metrics()
-    return {family(name, known) for name in references(expr)}
+    return {metric_family(name, known) for name in references(expr)}
 
 
 def rules() -> list[dict]:
