@@ -33,7 +33,7 @@ demo: setup
 	@$(VENV)/bin/python -m demo
 
 bench: setup
-	@bash scripts/bench-all.sh
+	@PYTHON=$(PY) bash scripts/bench-all.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEB_STAMP) .pytest_cache build *.egg-info
