@@ -1,7 +1,6 @@
 """Real nats-server processes on free ports for tests (never the machine's :4222)."""
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -42,7 +41,7 @@ class NatsServer:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
-    def start(self) -> "NatsServer":
+    def start(self) -> NatsServer:
         store = self.workdir / "js"
         args = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(store)]
         if self.config_text is not None:
@@ -117,7 +116,7 @@ class NatsCluster:
     def seeds(self) -> list[str]:
         return [n.url for n in self.nodes]
 
-    def start(self, timeout: float = 30.0) -> "NatsCluster":
+    def start(self, timeout: float = 30.0) -> NatsCluster:
         for n in self.nodes:
             n.start()
         self.wait_ready(timeout)
@@ -146,8 +145,8 @@ class NatsCluster:
             try:
                 if all(asyncio.run(leader(n.url)) for n in up):
                     return
-            except Exception:  # noqa: BLE001 - a node not listening yet
-                pass
+            except Exception as exc:  # noqa: BLE001 - a node not listening yet
+                last = exc  # noqa: F841
             time.sleep(0.3)
         raise RuntimeError("nats cluster: no JetStream meta leader in time")
 
