@@ -6,6 +6,7 @@ kinds (the residency policy's `allow_kinds`, `redact_fields`) is checked against
 """
 from __future__ import annotations
 
+from contract import blackjack as BJ
 from contract import journal as J
 from contract import sync as S
 
@@ -21,7 +22,8 @@ TABLE_FEED = "table.feed"                   # table_id, live, reason
 REGULATOR_QUERY = "regulator.query"         # regulator, jurisdiction, route, params, status
 
 FAIRNESS_KINDS = frozenset({J.FAIRNESS_CHAIN, J.ROUND_OPENED, J.ROUND_CLOSED, J.BET_PLACED,
-                            J.ROUND_SETTLED, J.ROUND_VOIDED})
+                            J.ROUND_SETTLED, J.ROUND_VOIDED,
+                            BJ.DEALT, BJ.DECISION, BJ.CARD})  # a blackjack round's steps
 MONEY_KINDS = frozenset({S.DEPOSIT_REQUESTED, S.DEPOSIT_CREDITED, S.DEPOSIT_REFUSED, S.DEPOSIT_DECLINED,
                          S.WITHDRAWAL_REQUESTED, S.WITHDRAWAL_PAID, S.WITHDRAWAL_RELEASED})
 PLAYER_KINDS = frozenset({S.PLAYER_EXCLUDED, S.KYC_REQUESTED, S.KYC_UPDATED, PLAYER_REGISTERED,

@@ -59,6 +59,7 @@ def test_edge_refuses_residency_kinds_it_never_journals(tmp_path: Path) -> None:
 
 def test_journal_kinds_cover_every_kind_the_edge_writes() -> None:
     """The one list (contract.kinds) holds every kind constant the edge's modules append."""
+    from contract import blackjack as BJ
     from contract import journal as J
     from contract import sync as S
     from edge_agent.domain import state as ST
@@ -66,7 +67,7 @@ def test_journal_kinds_cover_every_kind_the_edge_writes() -> None:
 
     kinds = {J.FAIRNESS_CHAIN, J.ROUND_OPENED, J.ROUND_CLOSED, J.BET_PLACED, J.ROUND_SETTLED, J.ROUND_VOIDED,
              ST.PLAYER_REGISTERED, ST.PLAYER_SETTINGS, ST.SESSION_STARTED, ST.SESSION_ENDED, ST.LIMITS_CHANGED,
-             ST.TABLE_RULES, ST.TABLE_STATUS, ST.TABLE_FEED, REGULATOR_QUERY}
+             ST.TABLE_RULES, ST.TABLE_STATUS, ST.TABLE_FEED, REGULATOR_QUERY, BJ.DEALT, BJ.DECISION, BJ.CARD}
     kinds |= {v for k, v in vars(S).items() if k.isupper() and isinstance(v, str) and "." in v
               and k.split("_")[0] in ("DEPOSIT", "WITHDRAWAL", "PLAYER", "KYC", "COMMAND")}
     assert kinds <= JOURNAL_KINDS, kinds - JOURNAL_KINDS
