@@ -5,6 +5,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge_agent.vision.config import VisionConfig
+
 
 class VideoConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -19,3 +21,5 @@ class VideoConfig(BaseModel):
     budget_bytes: int = Field(50 * 10**9, gt=0)
     alarm_ratio: float = Field(0.85, gt=0, le=1)
     sweep_interval_s: float = Field(3600.0, gt=0)
+    # The camera check of reveals (None: clips only).
+    vision: VisionConfig | None = None

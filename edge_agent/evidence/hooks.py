@@ -9,6 +9,7 @@ A table without a feed (or an edge without `video`) gets None / no-ops: the roun
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -22,6 +23,7 @@ log = structlog.get_logger(__name__)
 class RoundEvidence:
     def __init__(self, evidence: EvidenceService | None, check: RevealCheck | None) -> None:
         self.evidence, self.check = evidence, check
+        self.on_start: Callable[[], Any] | None = None
 
     def on_frame(self, table_id: str, rung: int, pts90: int, key: bool, payloads: list[bytes]) -> None:
         """The media tap: every encoded frame of every rung of a fed table."""
@@ -56,6 +58,9 @@ class RoundEvidence:
             return None
 
     def start(self) -> list[dict[str, Any]]:
+        """After the casino's start (its recovery voided what a crash left open)."""
+        if self.on_start is not None:
+            self.on_start()
         if self.evidence is None:
             return []
         out = self.evidence.recover()
