@@ -80,9 +80,6 @@ def _mount_capacity() -> None:
     from edge_agent.capacity import app as capacity_app
 
     app.add_typer(capacity_app, name="capacity", help="Capacity planner: egress, bet throughput, edges per region")
-    from edge_agent.capacity import video_storage_command
-
-    app.command("video-storage", help="Capacity planner: disk for round clips")(video_storage_command)
 
 
 _mount_capacity()

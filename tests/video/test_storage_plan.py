@@ -21,7 +21,7 @@ def test_bitrate_times_tables_times_retention():
 
 
 def test_cli_prints_the_arithmetic():
-    out = CliRunner().invoke(app, ["video-storage", "--bitrate-kbps", "250", "--tables", "4", "--retention-days",
+    out = CliRunner().invoke(app, ["capacity", "video", "--bitrate-kbps", "250", "--tables", "4", "--retention-days",
                                    "30", "--json"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["tb_retained"] == pytest.approx(250e3 / 8 * 86400 * 4 * 30 / 1e12)
