@@ -13,7 +13,7 @@ FPS = 25
 
 
 def media_config(*tables: str) -> MediaConfig:
-    return MediaConfig(tables=[TableFeed(table_id=t, srt_port=0) for t in tables], ladder=[RUNG], fps=FPS,
+    return MediaConfig(tables=[TableFeed(table_id=t, srt_port=9000 + i) for i, t in enumerate(tables)], ladder=[RUNG], fps=FPS,
                        keyframe_interval_s=0.4)
 
 
