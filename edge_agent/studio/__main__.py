@@ -1,4 +1,5 @@
-"""`python -m edge_agent.studio TABLE SRT_URL [--fps N] [--latency MS] [--duration S]`."""
+"""`python -m edge_agent.studio TABLE SRT_URL [--fps N] [--latency MS] [--duration S]
+[--passphrase-file F] [--streamid ID]`."""
 from __future__ import annotations
 
 import argparse
@@ -16,9 +17,12 @@ def main() -> None:
     p.add_argument("--width", type=int, default=1280)
     p.add_argument("--height", type=int, default=720)
     p.add_argument("--no-audio", action="store_true")
+    p.add_argument("--passphrase-file", default=None, help="SRT passphrase (AES-256), a file of mode 0600")
+    p.add_argument("--streamid", default=None, help="SRT stream id the edge's table expects")
     a = p.parse_args()
     run_studio(a.table_id, a.srt_url, fps=a.fps, latency_ms=a.latency, duration_s=a.duration,
-               width=a.width, height=a.height, audio=not a.no_audio)
+               width=a.width, height=a.height, audio=not a.no_audio, passphrase_file=a.passphrase_file,
+               streamid=a.streamid)
 
 
 if __name__ == "__main__":
