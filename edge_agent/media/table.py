@@ -40,6 +40,7 @@ class TableMedia:
         self._rung_mark = time.monotonic()
         self._transit_base: list[float | None] = [None] * len(config.ladder)
         self._stopping = False
+        self.tap: Callable[[str, int, int, bool, list[bytes]], None] | None = None
 
     async def start(self) -> None:
         self._spawn()
@@ -79,6 +80,8 @@ class TableMedia:
             if self._forward is not None:
                 self._forward(("v", self.table_id, rung, pts, key, payloads, size))
             self.fanout.push(EncodedFrame(rung, pts, key, payloads, size))
+            if self.tap is not None:  # round video evidence and the vision check (edge_agent/evidence)
+                self.tap(self.table_id, rung, pts, key, payloads)
         elif kind == "a":
             _, pts, payload = msg
             if self._forward is not None:

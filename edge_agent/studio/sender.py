@@ -18,7 +18,7 @@ import numpy as np
 import structlog
 
 from edge_agent.media.config import read_passphrase
-from edge_agent.studio.render import TableRenderer
+from edge_agent.studio.render import Scene, TableRenderer
 
 log = structlog.get_logger(__name__)
 
@@ -68,6 +68,8 @@ def run_studio(
     audio: bool = True,
     passphrase_file: str | None = None,
     streamid: str | None = None,
+    game: str = "roulette",
+    scene: Scene | None = None,
 ) -> None:
     """Stream the simulated table to `srt_url` (e.g. "srt://edge:9000") until `duration_s` or SIGTERM.
 
@@ -104,7 +106,7 @@ def run_studio(
             a = out.add_stream("aac", rate=48000)
             a.layout = "stereo"
             a.bit_rate = 96000
-        renderer = TableRenderer(table_id, width, height)
+        renderer = TableRenderer(table_id, width, height, game=game)
         log.info("studio.start", table=table_id, srt=srt_url, fps=fps, encrypted=passphrase is not None)
         t0 = time.monotonic()
         samples = 0
@@ -117,7 +119,7 @@ def run_studio(
             elif delay < -1.0:  # fell behind (CPU starved): skip ahead instead of bursting
                 t0 = time.monotonic() - i / fps
             overlay = overlay_source() if overlay_source else None
-            frame = renderer.render(i, int(time.time() * 1000), overlay)
+            frame = renderer.render(i, int(time.time() * 1000), overlay, scene)
             frame.pts = i
             frame.time_base = fractions.Fraction(1, fps)
             for pkt in v.encode(frame):
