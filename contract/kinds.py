@@ -20,6 +20,12 @@ TABLE_RULES = "table.rules"                 # table_id, version, game, limits
 TABLE_STATUS = "table.status"               # table_id, enabled, reason, by
 TABLE_FEED = "table.feed"                   # table_id, live, reason
 REGULATOR_QUERY = "regulator.query"         # regulator, jurisdiction, route, params, status
+# Round video evidence (CONTRACT section 2 has `round.video`) and the camera's check of a reveal.
+ROUND_VIDEO = "round.video"          # table_id, chain_id, n, sha256, bytes, start_ts, end_ts, container, rung
+VIDEO_FAILED = "video.failed"        # table_id, chain_id, n, reason: the round has no clip
+VIDEO_RECOVERED = "video.recovered"  # table_id, chain_id, n, action: finished | discarded, reason
+VIDEO_DELETED = "video.deleted"      # table_id, chain_id, n, sha256, reason: the clip is gone, its hash is not
+VISION_CHECKED = "vision.checked"    # table_id, chain_id, n, result, expected, seen, latency_ms
 
 FAIRNESS_KINDS = frozenset({J.FAIRNESS_CHAIN, J.ROUND_OPENED, J.ROUND_CLOSED, J.BET_PLACED,
                             J.ROUND_SETTLED, J.ROUND_VOIDED,
@@ -29,5 +35,6 @@ MONEY_KINDS = frozenset({S.DEPOSIT_REQUESTED, S.DEPOSIT_CREDITED, S.DEPOSIT_REFU
 PLAYER_KINDS = frozenset({S.PLAYER_EXCLUDED, S.KYC_REQUESTED, S.KYC_UPDATED, PLAYER_REGISTERED,
                           PLAYER_SETTINGS, SESSION_STARTED, SESSION_ENDED, LIMITS_CHANGED})
 EDGE_KINDS = frozenset({S.COMMAND_APPLIED, TABLE_RULES, TABLE_STATUS, TABLE_FEED, REGULATOR_QUERY})
+EVIDENCE_KINDS = frozenset({ROUND_VIDEO, VIDEO_FAILED, VIDEO_RECOVERED, VIDEO_DELETED, VISION_CHECKED})
 
-JOURNAL_KINDS: frozenset[str] = FAIRNESS_KINDS | MONEY_KINDS | PLAYER_KINDS | EDGE_KINDS
+JOURNAL_KINDS: frozenset[str] = FAIRNESS_KINDS | MONEY_KINDS | PLAYER_KINDS | EDGE_KINDS | EVIDENCE_KINDS

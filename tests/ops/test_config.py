@@ -63,11 +63,14 @@ def test_journal_kinds_cover_every_kind_the_edge_writes() -> None:
     from contract import journal as J
     from contract import sync as S
     from edge_agent.domain import state as ST
+    from edge_agent.evidence import kinds as EK
     from edge_agent.regulator.access import REGULATOR_QUERY
+    from edge_agent.vision.check import VISION_CHECKED
 
     kinds = {J.FAIRNESS_CHAIN, J.ROUND_OPENED, J.ROUND_CLOSED, J.BET_PLACED, J.ROUND_SETTLED, J.ROUND_VOIDED,
              ST.PLAYER_REGISTERED, ST.PLAYER_SETTINGS, ST.SESSION_STARTED, ST.SESSION_ENDED, ST.LIMITS_CHANGED,
-             ST.TABLE_RULES, ST.TABLE_STATUS, ST.TABLE_FEED, REGULATOR_QUERY, BJ.DEALT, BJ.DECISION, BJ.CARD}
+             ST.TABLE_RULES, ST.TABLE_STATUS, ST.TABLE_FEED, REGULATOR_QUERY, BJ.DEALT, BJ.DECISION, BJ.CARD,
+             EK.ROUND_VIDEO, EK.VIDEO_FAILED, EK.VIDEO_RECOVERED, EK.VIDEO_DELETED, VISION_CHECKED}
     kinds |= {v for k, v in vars(S).items() if k.isupper() and isinstance(v, str) and "." in v
               and k.split("_")[0] in ("DEPOSIT", "WITHDRAWAL", "PLAYER", "KYC", "COMMAND")}
     assert kinds <= JOURNAL_KINDS, kinds - JOURNAL_KINDS
