@@ -85,6 +85,7 @@ class Demo:
         for i, j in enumerate(JURISDICTIONS):
             self.ports[j["edge_id"]] = claim(8101 + i, f"edge {j['edge_id']}", say)
             self.ports[f"litestream-{j['edge_id']}"] = claim(9191 + i, f"Litestream metrics of {j['edge_id']}", say)
+            self.ports[f"dealer-{j['edge_id']}"] = claim(9201 + i, f"dealer link of {j['edge_id']}", say)
         self.passwords = {j["edge_id"]: secrets.token_hex(12) for j in JURISDICTIONS}
         self.passwords["cloud"] = secrets.token_hex(12)
 
@@ -162,6 +163,10 @@ class Demo:
                 "start_rung": 0,
                 "announce_addresses": ["127.0.0.1"],
             },
+            # Every round of the fed table kept as a clip in-country, its reveal checked by the
+            # camera against the journaled outcome (the studio deals what the edge tells it).
+            "video": {"dir": str(d / "video"), "budget_bytes": 2 * 10**9,
+                      "vision": {"dealers": {"roulette-1": f"udp://127.0.0.1:{self.ports['dealer-' + edge_id]}"}}},
         }
         (d / "edge.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         return self._part(Part(f"edge {edge_id} ({j['name']})",
@@ -182,7 +187,8 @@ class Demo:
         part = Part(f"studio {j['name']} roulette-1", [sys.executable, "-m", "edge_agent.studio", "roulette-1", srt,
                                                         "--width", "640", "--height", "360", "--latency", "40",
                                                         "--passphrase-file", str(self._srt_key(self.root / j["edge_id"])),
-                                                        "--streamid", "studio-roulette-1"],
+                                                        "--streamid", "studio-roulette-1", "--game", "roulette",
+                                                        "--dealer-port", str(self.ports["dealer-" + j["edge_id"]])],
                     self.root / f"studio-{j['edge_id']}.log")
         return self._part(part)
 

@@ -20,6 +20,7 @@ from contract.kinds import JOURNAL_KINDS
 from edge_agent.domain import games
 from edge_agent.domain import responsible as RG
 from edge_agent.domain.tables import Limits, RuleSet, TableSpec
+from edge_agent.evidence.config import VideoConfig
 from edge_agent.media.config import MediaConfig
 
 
@@ -187,6 +188,7 @@ class EdgeConfig(BaseSettings):
     responsible_gambling: ResponsibleGamblingConfig = Field(default_factory=ResponsibleGamblingConfig)
     regulator_access: RegulatorAccessConfig = Field(default_factory=RegulatorAccessConfig)
     media: MediaConfig | None = None  # None: no video on this edge
+    video: VideoConfig | None = None  # round video evidence and the vision check (needs media)
     # In-country Litestream replica of the journal, run as the edge's child: a directory /
     # file:// URL, or s3://bucket/path (credentials from LITESTREAM_ACCESS_KEY_ID /
     # LITESTREAM_SECRET_ACCESS_KEY). None: no replica, or Litestream runs as its own unit.

@@ -45,6 +45,11 @@ class RevealCheck:
         self.visions = {t: TableVision(t, games[t], rung.width, rung.height)
                         for t in self.links if games.get(t) in ("roulette", "baccarat")}
         self._append, self._publish = append, publish
+        from edge_agent.evidence import metrics as EM
+
+        for t in self.visions:  # exported from the start: an alert on it sees 0, not nothing
+            for result in ("match", "mismatch", "unreadable"):
+                EM.VISION.labels(table=t, result=result)
 
     def covers(self, table_id: str) -> bool:
         return table_id in self.visions
