@@ -49,7 +49,7 @@ class Blackjack(Game):
         return None
 
     def settle(self, r: Round, server_seed: bytes, client_seed: str) -> Settlement:
-        play = replay(r, BJ.shoe(server_seed, client_seed, r.n))
+        play = replay(r, shoe_of(r, server_seed, client_seed))
         if not play.players_done and play.run_step().card is not None:
             # Only a finished play phase is settled; a cut-short round is voided (see recovery).
             raise RuntimeError(f"blackjack round {r.n} of {r.table_id} has hands still playing")
@@ -61,6 +61,11 @@ class Blackjack(Game):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "decisions": list(BJ.ACTIONS)}
+
+
+def shoe_of(r: Round, server_seed: bytes, client_seed: str) -> list[str]:
+    """The round's shuffled shoe (one seam: the engine tests stack the deck here)."""
+    return BJ.shoe(server_seed, client_seed, r.n)
 
 
 def replay(r: Round, shoe: list[str]) -> BJ.Play:
@@ -80,7 +85,7 @@ class Phase:
     def __init__(self, ctx: PlayContext) -> None:
         self.ctx = ctx
         r = ctx.round
-        self.play = BJ.Play.deal(BJ.shoe(ctx.server_seed, ctx.client_seed, r.n), [(b.bet_id, b.amount) for b in r.bets])
+        self.play = BJ.Play.deal(shoe_of(r, ctx.server_seed, ctx.client_seed), [(b.bet_id, b.amount) for b in r.bets])
         self.bet_of = {b.bet_id: b for b in r.bets}
         self.by_player = {b.player: b.bet_id for b in r.bets}
         self.window_s = float(ctx.settings.get("decision_window_s", DEFAULT_WINDOW_S))
