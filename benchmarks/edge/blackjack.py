@@ -23,6 +23,7 @@ import platform
 import random
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -33,7 +34,7 @@ from typing import Any
 import orjson
 import yaml
 
-from benchmarks.edge.loadgen import ws_connect, ws_frame, ws_read
+from benchmarks.edge.loadgen import ws_connect, ws_frame
 from contract import blackjack as BJ
 from contract import sync as S
 from contract import tokens
@@ -69,6 +70,28 @@ async def _prefund(cfg: dict[str, Any], players: list[str]) -> None:
                                               amount=10**9, currency="EUR"))
     await c.stop()
     c.close()
+
+
+async def ws_message(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> bytes:
+    """The next data frame's payload; answers the server's pings (a round of 5,000 players outlasts
+    uvicorn's 20 s ping interval)."""
+    while True:
+        b0, b1 = await r.readexactly(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", await r.readexactly(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", await r.readexactly(8))[0]
+        data = await r.readexactly(n)
+        op = b0 & 0x0F
+        if op == 0x8:
+            raise ConnectionError("closed by the edge")
+        if op == 0x9:
+            w.write(struct.pack("!BB", 0x8A, 0x80 | len(data)) + b"\x00\x00\x00\x00" + data)
+            continue
+        if op == 0xA:
+            continue
+        return data
 
 
 class Player:
@@ -138,8 +161,11 @@ class Player:
             if t0 is not None:
                 self.out["ack_ms"].append((time.perf_counter() - t0) * 1000)
             if t == "act.accepted" and self.play is not None:
-                self.play.decide(m["bet_id"], m["action"])
-            else:
+                try:
+                    self.play.decide(m["bet_id"], m["action"])
+                except BJ.Refused:
+                    self.counts["mirror_lost"] += 1  # the card came first: the edge must not do that
+            elif t == "act.refused":
                 self.counts["act_refused"] += 1
         elif t == "settlement" and m.get("table_id") == TABLE and m.get("n") == self.n:
             if self.dealer_ts:
@@ -158,7 +184,7 @@ class Player:
         connected.set()
         try:
             while time.time() < deadline:
-                m = orjson.loads(await ws_read(r))
+                m = orjson.loads(await ws_message(r, self.w))
                 if not self.on(m):
                     return
         finally:
@@ -172,7 +198,8 @@ def run_process(host: str, port: int, toks: list[str], rounds: int, spread: floa
 
     async def main() -> tuple[dict[str, list[float]], dict[str, int]]:
         res: dict[str, list[float]] = {"ack_ms": [], "card_ms": [], "settle_ms": []}
-        counts = {a: 0 for a in BJ.ACTIONS} | {"act_refused": 0, "bet_refused": 0, "settled": 0, "voided": 0}
+        counts = {a: 0 for a in BJ.ACTIONS} | {"act_refused": 0, "bet_refused": 0, "settled": 0, "voided": 0,
+                                                "mirror_lost": 0}
         rng = random.Random(seed)
         players = [Player(t, random.Random(rng.random()), spread, res, counts) for t in toks]
         events = [asyncio.Event() for _ in players]
@@ -186,7 +213,10 @@ def run_process(host: str, port: int, toks: list[str], rounds: int, spread: floa
         start_at = await asyncio.get_running_loop().run_in_executor(None, go.get)
         for p in players:
             p.start_at = start_at
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for r in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(r, BaseException):
+                k = f"error:{type(r).__name__}:{str(r)[:60]}"
+                counts[k] = counts.get(k, 0) + 1
         return res, counts
 
     out.put(uvloop.run(main()))
@@ -250,6 +280,8 @@ def run(players: int, procs: int, rounds: int, window: float, spread: float) -> 
             "decisions": sum(counts.get(a, 0) for a in BJ.ACTIONS), "by_action": {a: counts.get(a, 0) for a in BJ.ACTIONS},
             "refused": counts.get("act_refused", 0), "bets_refused": counts.get("bet_refused", 0),
             "settled": counts.get("settled", 0), "voided": counts.get("voided", 0),
+            "mirror_lost": counts.get("mirror_lost", 0),
+            "errors": {k: v for k, v in counts.items() if k.startswith("error:")},
             "ack_p50_ms": _pct(res["ack_ms"], 0.5), "ack_p99_ms": _pct(res["ack_ms"], 0.99),
             "card_p50_ms": _pct(res["card_ms"], 0.5), "card_p99_ms": _pct(res["card_ms"], 0.99),
             "card_max_ms": _pct(res["card_ms"], 1.0),

@@ -17,7 +17,6 @@ from contract.verify import verify_entries
 from edge_agent.api.app import create_app
 from edge_agent.casino import Casino
 from edge_agent.domain.errors import DomainError
-from edge_agent.domain.games import blackjack as G
 from tests.edge.conftest import edge_config, fund, player_token
 
 TABLE = "bj-1"
@@ -40,9 +39,10 @@ async def bj(tmp_path: Path) -> AsyncIterator[Casino]:
 
 
 def stack(monkeypatch: pytest.MonkeyPatch, top: list[str]) -> None:
-    """Deal from a shoe starting with `top` (tens after it)."""
+    """Deal from a shoe starting with `top` (tens after it), for the edge and the verifier alike:
+    everything but the shuffle is still checked."""
     shoe = list(top) + ["TS"] * (416 - len(top))
-    monkeypatch.setattr(G, "shoe_of", lambda r, seed, cs: list(shoe))
+    monkeypatch.setattr(BJ, "shoe", lambda seed, cs, n: list(shoe))
 
 
 class Round:
@@ -88,6 +88,7 @@ class Round:
         assert self.task is not None
         e = await asyncio.wait_for(self.task, 30)
         self.c.events.unsubscribe(self.events)
+        await self.c.store.durable(self.c.store.seq)  # entries() reads what is on disk
         return e
 
 
@@ -139,6 +140,36 @@ async def test_round_plays_settles_and_verifies(bj: Casino, monkeypatch: pytest.
     assert pay[rnd.receipts[c]["bet_id"]] == 0      # 11 stood, loses
     assert bj.state.ledger.total() == 0
     assert all(bj.state.in_play(p) == 0 for p in (a, b, c))
+    assert verify_entries(entries(bj)).ok
+
+
+async def test_unstacked_rounds_verify(bj: Casino) -> None:
+    """Real shuffles, players deciding by the simulation's strategy: every round verifies."""
+    import random
+
+    from edge_agent.blackjack_strategy import decide
+
+    ps = await players(bj, *[f"u{i}" for i in range(5)])
+    rng = random.Random(4)
+    for _ in range(4):
+        rnd = Round(bj)
+        dealt = await rnd.start({p: 100 for p in ps})
+        step = dealt.get("next_step")
+        while step:
+            phase = bj.rounds.phase(TABLE)
+            for p in ps:
+                v = phase.view(p) if phase else None
+                if v and v["allowed"]:
+                    h = next(h for h in v["hands"] if not h["done"])
+                    try:
+                        await rnd.act(p, decide(rng, h["cards"], v["dealer_up"], v["allowed"], 0.3), step)
+                    except DomainError as err:
+                        assert err.code in ("insufficient_funds", "not_in_play"), err.code
+            ev = await rnd.next("blackjack.card", "blackjack.dealer")
+            step = ev.get("next_step") if ev["type"] == "blackjack.card" else None
+        await rnd.finish()
+    report = verify_entries(entries(bj))
+    assert report.ok and report.rounds_verified == 4, report.problems
 
 
 async def test_every_decision_refusal_changes_nothing(bj: Casino, monkeypatch: pytest.MonkeyPatch) -> None:

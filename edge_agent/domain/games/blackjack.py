@@ -48,8 +48,15 @@ class Blackjack(Game):
             return data["bet_id"], data["amount"]
         return None
 
+    def __init__(self) -> None:
+        self._finished: dict[tuple[str, str, int], Phase] = {}
+
     def settle(self, r: Round, server_seed: bytes, client_seed: str) -> Settlement:
-        play = replay(r, shoe_of(r, server_seed, client_seed))
+        phase = self._finished.pop(r.key, None)
+        if phase is not None and phase.journaled == len(r.play) and phase.play.players_done:
+            play = phase.play  # built from the same shoe and exactly the journaled entries
+        else:
+            play = replay(r, shoe_of(r, server_seed, client_seed))
         if not play.players_done and play.run_step().card is not None:
             # Only a finished play phase is settled; a cut-short round is voided (see recovery).
             raise RuntimeError(f"blackjack round {r.n} of {r.table_id} has hands still playing")
@@ -57,7 +64,7 @@ class Blackjack(Game):
         return Settlement(play.outcome(), [{"bet_id": b.bet_id, "payout": payouts[b.bet_id]} for b in r.bets])
 
     def play_phase(self, ctx: PlayContext) -> Phase:
-        return Phase(ctx)
+        return Phase(ctx, self._finished)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "decisions": list(BJ.ACTIONS)}
@@ -82,8 +89,10 @@ def replay(r: Round, shoe: list[str]) -> BJ.Play:
 class Phase:
     """One round's players' phase: deal, decision steps, step cards. The dealer draws at settlement."""
 
-    def __init__(self, ctx: PlayContext) -> None:
+    def __init__(self, ctx: PlayContext, finished: dict[tuple[str, str, int], Phase] | None = None) -> None:
         self.ctx = ctx
+        self._finished = finished if finished is not None else {}
+        self.journaled = 0  # entries of this round's play this phase journaled
         r = ctx.round
         self.play = BJ.Play.deal(shoe_of(r, ctx.server_seed, ctx.client_seed), [(b.bet_id, b.amount) for b in r.bets])
         self.bet_of = {b.bet_id: b for b in r.bets}
@@ -92,13 +101,16 @@ class Phase:
         self.open = False
         self.closes_ts = 0
         self._all_decided = asyncio.Event()
+        self._inflight = 0               # decisions journaled, not yet answered
+        self._idle = asyncio.Event()
+        self._waiting: set[str] = set()  # bets of the open step still to decide (O(1) per decision)
         self._answers: dict[tuple[str, str], tuple[str, asyncio.Future[dict[str, Any]]]] = {}
 
     # --- the phase --------------------------------------------------------------------------
 
     async def run(self) -> None:
         p = self.play
-        await self.ctx.record(BJ.DEALT, {"hand": p.shared_hand, "dealer_up": p.dealer_up})
+        await self._record(BJ.DEALT, {"hand": p.shared_hand, "dealer_up": p.dealer_up})
         self.ctx.announce({"type": "blackjack.dealt", "hand": p.shared_hand, "dealer_up": p.dealer_up,
                            "players": len(p.bets), **self._open_step()})
         closed_ts = self.ctx.now()
@@ -110,15 +122,35 @@ class Phase:
             res = p.run_step()
             if res.card is None:
                 break
-            await self.ctx.record(BJ.CARD, {"step": res.step, "card": res.card})
+            await self._record(BJ.CARD, {"step": res.step, "card": res.card})
+            await self._acks_sent()
             # closed_ts: when the step's window closed (clients and the benchmark time the card from it)
             self.ctx.announce({"type": "blackjack.card", "step": res.step, "card": res.card,
                                "takers": len(res.takers), "closed_ts": closed_ts, **self._open_step()})
+        await self._acks_sent()
+        # Settlement (right after) may reuse this play instead of replaying 5,000 hands again.
+        self._finished.clear()
+        self._finished[self.ctx.round.key] = self
         self.ctx.announce({"type": "blackjack.dealer", "steps": p.steps_taken, "closed_ts": closed_ts})
+
+    def _record(self, kind: str, data: dict[str, Any]) -> Any:
+        """ctx.record, counting what this phase journaled (appended at once, durable when awaited)."""
+        coro = self.ctx.record(kind, data)
+        self.journaled += 1
+        return coro
+
+    async def _acks_sent(self) -> None:
+        """Wait until every decision of the closed step has been answered, so that a player sees
+        its acknowledgement before the step's card (both became durable by the same or an earlier
+        commit, but their tasks may resume in any order)."""
+        while self._inflight:
+            self._idle.clear()
+            await self._idle.wait()
 
     def _open_step(self) -> dict[str, Any]:
         """Open the decision window of the play's current step when any hand has a choice."""
-        waiting = len(self.play.open_bets())
+        self._waiting = set(self.play.open_bets())
+        waiting = len(self._waiting)
         if not waiting or self.play.players_done:
             return {"next_step": None}
         self._all_decided.clear()
@@ -204,9 +236,17 @@ class Phase:
             self.ctx.check_extra_stake(player, added)  # funds, loss limits, exclusion, breaks
         s = p.step
         p.decide(bet_id, what)
-        if p.everyone_decided():
+        self._waiting.discard(bet_id)
+        if not self._waiting:
             self._all_decided.set()  # the step's card follows this decision's entry in the journal
         # Appended (and the extra stake debited) at once, in this same synchronous step.
-        e = await self.ctx.record(BJ.DECISION, {"bet_id": bet_id, "step": s, "action": what, "amount": added})
+        self._inflight += 1
+        try:
+            e = await self._record(BJ.DECISION, {"bet_id": bet_id, "step": s, "action": what, "amount": added})
+        finally:
+            # The caller answers the player in this same task step, before `run` can resume.
+            self._inflight -= 1
+            if not self._inflight:
+                self._idle.set()
         return {"bet_id": bet_id, "step": s, "action": what, "amount": added, "seq": e["seq"],
                 "stake": self.bet_of[bet_id].stake}
