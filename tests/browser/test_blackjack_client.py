@@ -38,8 +38,12 @@ def test_blackjack_join_bet_decide_result_verified(page: Any, edge: Any) -> None
         shot(page, "bj-2-decide")
         decided = "double" if page.query_selector(".bj-act.double") else "hit"
         page.click(f".bj-act.{decided}")
-        page.wait_for_selector(f"#bet-log li:has-text('{ 'Double' if decided == 'double' else 'Hit' } (step 1)')",
-                               timeout=5000)
+        try:
+            page.wait_for_selector(f"#bet-log li:has-text('{ 'Double' if decided == 'double' else 'Hit' } (step 1)')",
+                                   timeout=5000)
+        except Exception:
+            raise AssertionError(f"log: {page.inner_text('#bet-log')!r} toast: {page.inner_text('#toast')!r} "
+                                 f"errors: {page.errors}") from None
         break
     assert decided, "four rounds without a decision to make"
     # The next steps: stand on whatever is offered, until the result shows.

@@ -338,3 +338,16 @@ async def test_split_hand_waiting_takes_its_card(bj: Casino, monkeypatch: pytest
     await rnd.stand_out([c], 4)
     e = await rnd.finish()
     assert e["data"]["outcome"]["steps"] >= 3 and verify_entries(entries(bj)).ok
+
+
+async def test_simulate_blackjack_every_decision_occurs_and_verifies(tmp_path: Path) -> None:
+    from edge_agent.simulate import simulate
+
+    out = await simulate(tmp_path / "sim.db", rounds=20, players=30, game="blackjack", seed=3)
+    assert all(out["decisions"][a] > 0 for a in BJ.ACTIONS), out["decisions"]
+    from edge_agent.journal.store import JournalStore
+
+    store = JournalStore(tmp_path / "sim.db")
+    report = verify_entries(list(store.iter_all()))
+    store.close()
+    assert report.ok and report.rounds_verified == 20, report.problems

@@ -29,6 +29,7 @@ class Blackjack(Game):
     name = BJ.BLACKJACK
     rules_version = "blackjack/1"
     play_kinds = frozenset(BJ.KINDS)
+    void_cut_short = True  # players mid-decision cannot finish: refund (docs/FAIRNESS.md)
 
     def spots(self) -> list[str]:
         return [BJ.SPOT]

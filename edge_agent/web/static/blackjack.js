@@ -274,6 +274,8 @@ export class Panel {
 
   onAccepted(m) {               // my bet on this table was accepted
     this.myBet = { bet_id: m.bet_id, amount: m.amount, chain_id: m.chain_id, n: m.n };
+    // The page may have joined after the round opened: the receipt names the round.
+    if (!this.r || this.r.n !== m.n) this.r = { table_id: m.table_id, chain_id: m.chain_id, n: m.n };
     this.render();
   }
 
