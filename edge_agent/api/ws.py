@@ -21,12 +21,15 @@ import time
 from typing import Any
 
 import orjson
+import structlog
 from fastapi import WebSocket, WebSocketDisconnect
 
 from edge_agent import metrics as M
 from edge_agent.api.auth import bearer
 from edge_agent.domain import responsible as RG
 from edge_agent.domain.errors import DomainError
+
+log = structlog.get_logger("ws")
 
 MAX_FRAME = 16_384
 MAX_BATCH = 50
@@ -116,8 +119,15 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
           "notices": casino.notices.pop(psn, [])})
     try:
         while True:
-            raw = await ws.receive_text()
+            frame = await ws.receive()
+            if frame["type"] == "websocket.disconnect":
+                break
+            raw = frame.get("text")
             t0 = time.perf_counter()
+            if raw is None:
+                # A binary frame: the protocol is JSON text; say so and keep the connection.
+                send({"type": "error", "error": {"code": "invalid_request", "message": "frames are JSON text"}})
+                continue
             if len(raw) > MAX_FRAME:
                 send({"type": "error", "error": {"code": "body_too_large", "message": "frame too large"}})
                 continue
@@ -130,50 +140,57 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
                 send({"type": "error", "error": {"code": "invalid_request", "message": "frame must be an object"}})
                 continue
             kind, req = msg.get("type"), msg.get("req")
-            if kind == "bet":
-                receipt, err = one_bet(msg)
-                if err is not None:
-                    send({"type": "bet.refused", "req": req, "error": err})
-                else:
-                    assert receipt is not None
-                    casino.store.when_durable(receipt["seq"], on_durable(req, receipt, t0))
-            elif kind == "bets":
-                bets = msg.get("bets")
-                if not isinstance(bets, list) or not 1 <= len(bets) <= MAX_BATCH:
-                    send({"type": "error", "req": req,
-                          "error": {"code": "invalid_request", "message": f"bets must be a list of 1..{MAX_BATCH}"}})
-                    continue
-                results = [one_bet(b) for b in bets]
-                last = max((r["seq"] for r, _ in results if r is not None), default=0)
-                payload = [r if r is not None else {"error": e} for r, e in results]
-
-                def batch_done(err: BaseException | None, req: Any = req, payload: list = payload,
-                               t0: float = t0) -> None:
-                    if err is None:
-                        M.BET_ACK.observe(time.perf_counter() - t0)
-                        send({"type": "bets.result", "req": req, "results": payload})
+            try:
+                if kind == "bet":
+                    receipt, err = one_bet(msg)
+                    if err is not None:
+                        send({"type": "bet.refused", "req": req, "error": err})
                     else:
-                        send({"type": "bets.result", "req": req, "error": {"code": "journal_failed",
-                                                                          "message": str(err)}})
-                casino.store.when_durable(last, batch_done)
-            elif kind == "ping":
-                send({"type": "pong", "t": msg.get("t"), "server_ts": casino.clock()})
-            elif kind == "subscribe":
-                tid = msg.get("table_id")
-                if tid in casino.state.tables:
-                    casino.events.add_topic(events, f"table:{tid}")
-                    send({"type": "table", **casino.table_view(tid)})
+                        assert receipt is not None
+                        casino.store.when_durable(receipt["seq"], on_durable(req, receipt, t0))
+                elif kind == "bets":
+                    bets = msg.get("bets")
+                    if not isinstance(bets, list) or not 1 <= len(bets) <= MAX_BATCH:
+                        send({"type": "error", "req": req,
+                              "error": {"code": "invalid_request", "message": f"bets must be a list of 1..{MAX_BATCH}"}})
+                        continue
+                    results = [one_bet(b) for b in bets]
+                    last = max((r["seq"] for r, _ in results if r is not None), default=0)
+                    payload = [r if r is not None else {"error": e} for r, e in results]
+
+                    def batch_done(err: BaseException | None, req: Any = req, payload: list = payload,
+                                   t0: float = t0) -> None:
+                        if err is None:
+                            M.BET_ACK.observe(time.perf_counter() - t0)
+                            send({"type": "bets.result", "req": req, "results": payload})
+                        else:
+                            send({"type": "bets.result", "req": req, "error": {"code": "journal_failed",
+                                                                              "message": str(err)}})
+                    casino.store.when_durable(last, batch_done)
+                elif kind == "ping":
+                    send({"type": "pong", "t": msg.get("t"), "server_ts": casino.clock()})
+                elif kind == "subscribe":
+                    tid = msg.get("table_id")
+                    if isinstance(tid, str) and tid in casino.state.tables:
+                        casino.events.add_topic(events, f"table:{tid}")
+                        send({"type": "table", **casino.table_view(tid)})
+                    else:
+                        send({"type": "error", "req": req,
+                              "error": {"code": "unknown_table", "message": f"unknown table {str(tid)[:64]!r}"}})
+                elif kind == "reality_check.ack":
+                    if msg.get("action") == "logout":
+                        casino.end_session(psn, "reality_check_logout")
+                        break
+                elif kind == "wallet":
+                    send({"type": "wallet", "req": req, **casino.wallet(psn)})
                 else:
-                    send({"type": "error", "req": req, "error": {"code": "unknown_table", "message": str(tid)}})
-            elif kind == "reality_check.ack":
-                if msg.get("action") == "logout":
-                    casino.end_session(psn, "reality_check_logout")
-                    break
-            elif kind == "wallet":
-                send({"type": "wallet", "req": req, **casino.wallet(psn)})
-            else:
-                send({"type": "error", "req": req, "error": {"code": "invalid_request",
-                                                             "message": f"unknown message type {kind!r}"}})
+                    send({"type": "error", "req": req, "error": {"code": "invalid_request",
+                                                                 "message": f"unknown message type {kind!r}"}})
+            except DomainError as err:
+                send({"type": "error", "req": req, "error": err.as_dict()})
+            except Exception:
+                log.exception("websocket message failed", kind=str(kind)[:32])
+                send({"type": "error", "req": req, "error": {"code": "internal_error", "message": "internal error"}})
     except WebSocketDisconnect:
         pass
     finally:
