@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from contract import tokens
+from contract.bounds import is_int64
 
 REGULATOR_QUERY = "regulator.query"  # regulator, jurisdiction, route, params, status
 
@@ -32,7 +33,7 @@ def authorize(public_key_pem: str | None, jurisdiction: str, token: str | None) 
 
 
 def _clean(v: Any) -> Any:
-    if isinstance(v, bool) or v is None or isinstance(v, int):
+    if isinstance(v, bool) or v is None or is_int64(v):
         return v
     if isinstance(v, float):
         return str(v)  # the journal holds no floats
