@@ -68,11 +68,13 @@ def _dumps(obj: Any) -> str:
     except (TypeError, orjson.JSONEncodeError):
         # The last guard: an integer SQLite and the exports cannot hold never reaches the
         # journal (the boundaries refuse it first; this refuses it before anything changes).
-        bad = first_unbounded(obj)
-        if bad is not None:
+        if first_unbounded(obj) is not None:
             raise DomainError("value_out_of_range", "an integer outside signed 64 bits cannot be journaled", 422) \
                 from None
-        return canonical_json_fast(obj).decode("utf-8")
+        try:
+            return canonical_json_fast(obj).decode("utf-8")
+        except UnicodeEncodeError:
+            raise DomainError("invalid_text", "text must be valid Unicode (no lone surrogates)", 422) from None
 
 
 class JournalFailed(RuntimeError):
