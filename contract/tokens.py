@@ -106,6 +106,8 @@ def mint_refusal(issuer: Principal | None, role: str, jurisdiction: str) -> str 
         return f"unknown role {role!r}"
     if jurisdiction == ANY_JURISDICTION and role not in ("operator", "admin"):
         return f"a {role} token names one jurisdiction, never *"
+    if role == "admin" and jurisdiction != ANY_JURISDICTION:
+        return "an admin token is for *"
     if issuer is None:
         return None
     if issuer.role == "admin":
