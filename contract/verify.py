@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract import blackjack as BJ
 from contract import fairness
 from contract import journal as J
 
@@ -54,6 +55,7 @@ class Report:
 class _Round:
     game: str
     bets: list[dict[str, Any]] = field(default_factory=list)
+    plays: list[dict[str, Any]] = field(default_factory=list)  # blackjack.* entries, journal order
 
 
 def verify_entries(
@@ -91,10 +93,14 @@ def _check_rounds(entries: Iterable[dict[str, Any]], report: Report) -> None:
                 if not isinstance(d["amount"], int) or d["amount"] <= 0:
                     report.problems.append(Problem(seq, "bet amount is not a positive integer"))
                     continue
-                if not fairness.valid_spot(r.game, d["spot"]):
+                if not (d["spot"] == BJ.SPOT if r.game == BJ.BLACKJACK else fairness.valid_spot(r.game, d["spot"])):
                     report.problems.append(Problem(seq, f"unknown spot {d['spot']!r}"))
                     continue
                 r.bets.append(d)
+            elif kind in BJ.KINDS:
+                r = rounds.get((d["table_id"], d["chain_id"], d["n"]))
+                if r is not None:
+                    r.plays.append(e)
             elif kind == J.ROUND_SETTLED:
                 _check_settled(seq, d, chains, rounds, report)
             elif kind == J.ROUND_VOIDED:
@@ -121,6 +127,17 @@ def _check_settled(seq: int, d: dict[str, Any], chains: dict, rounds: dict, repo
     if cs != d["client_seed"]:
         report.problems.append(Problem(seq, "client seed does not match the round's bets"))
         return
+    if r.game == BJ.BLACKJACK or d["game"] == BJ.BLACKJACK:
+        if d["game"] != r.game:
+            report.problems.append(Problem(seq, "outcome does not follow from the seeds"))
+            return
+        shoe = BJ.shoe(bytes.fromhex(d["server_seed"]), cs, n)
+        bad = BJ.check_round(shoe, r.bets, r.plays, {"seq": seq, "data": d})
+        if bad is not None:
+            report.problems.append(Problem(*bad))
+            return
+        report.rounds_verified += 1
+        return
     expected = fairness.outcome(d["game"], bytes.fromhex(d["server_seed"]), cs, n)
     if d["game"] != r.game or expected != d["outcome"]:
         report.problems.append(Problem(seq, "outcome does not follow from the seeds"))
@@ -145,7 +162,7 @@ def _check_voided(seq: int, d: dict[str, Any], rounds: dict, report: Report) -> 
     if r is None:
         report.rounds_partial += 1
         return
-    want = {b["bet_id"]: b["amount"] for b in r.bets}
+    want = BJ.stakes(r.bets, r.plays)  # main stakes, plus blackjack's doubles and splits
     got = {x["bet_id"]: x["amount"] for x in d["refunds"]}
     if want != got:
         report.problems.append(Problem(seq, "refunds of a voided round differ from its stakes"))

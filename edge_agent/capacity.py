@@ -139,6 +139,73 @@ def summary(p: Plan) -> str:
     return "\n".join(lines)
 
 
+# --- the cloud side: control-plane replicas and NATS for a region of N edges -----------------
+
+# Measured (docs/BENCHMARKS.md, `benchmarks.sync.drain` on PostgreSQL, 2 vCPU box): one replica's
+# journal applier is one thread (a core); nats-server's CPU per entry on the stream leader; the
+# wire size of one SyncedEntry on `casino.journal.<edge>` with its headers.
+CP_ENTRIES_PER_S_PER_CORE = 17_000
+NATS_US_PER_ENTRY = 19.0
+ENTRY_WIRE_BYTES = 650
+
+
+@dataclass(frozen=True)
+class CloudPlan:
+    edges: int
+    entries_per_s_per_edge: float
+    entries_per_s: float
+    headroom: float
+    cp_entries_per_s_per_replica: float
+    replicas_for_load: int
+    replicas: int  # N+1: one replica may die (or be drained) without the rest falling behind
+    stream_replicas: int
+    nats_ingress_mb_s: float  # what the edges send the cluster
+    nats_replication_mb_s: float  # leader -> followers (R-1 copies)
+    nats_leader_cores: float  # one stream has one leader: this must fit in a node
+    edge_fits_one_replica: bool  # an edge is applied by one replica at a time (its lease)
+
+
+def cloud_plan(edges: int, entries_per_s_per_edge: float, *, headroom: float = 1.0,
+               cp_entries_per_s_per_core: float = CP_ENTRIES_PER_S_PER_CORE, cores_per_replica: int = 1,
+               entry_bytes: float = ENTRY_WIRE_BYTES, nats_us_per_entry: float = NATS_US_PER_ENTRY,
+               stream_replicas: int = 3, min_replicas: int = 2) -> CloudPlan:
+    """Control-plane replicas and NATS load for `edges` edges sending `entries_per_s_per_edge`.
+
+    Application is partitioned by edge (one lease per edge, docs/SYNC.md), so replicas add up
+    as long as no single edge needs more than one replica's rate. A replica's applier is one
+    thread: extra cores per replica serve the API and the processor, not more entries."""
+    _check_non_negative(edges=edges, entries_per_s_per_edge=entries_per_s_per_edge)
+    if cp_entries_per_s_per_core <= 0 or cores_per_replica < 1 or stream_replicas < 1 or min_replicas < 1:
+        raise ValueError("rates, cores and replica counts must be positive")
+    total = edges * entries_per_s_per_edge
+    per_replica = cp_entries_per_s_per_core  # one applier thread per replica
+    for_load = edges_needed(total, per_replica, headroom)
+    ingress = total * headroom * entry_bytes / 1_000_000
+    return CloudPlan(edges=edges, entries_per_s_per_edge=entries_per_s_per_edge, entries_per_s=total,
+                     headroom=headroom, cp_entries_per_s_per_replica=per_replica, replicas_for_load=for_load,
+                     replicas=max(min_replicas, for_load + 1), stream_replicas=stream_replicas,
+                     nats_ingress_mb_s=ingress, nats_replication_mb_s=ingress * (stream_replicas - 1),
+                     nats_leader_cores=total * headroom * nats_us_per_entry / 1_000_000,
+                     edge_fits_one_replica=entries_per_s_per_edge * headroom <= per_replica)
+
+
+def cloud_summary(p: CloudPlan) -> str:
+    lines = [
+        (f"journal: {p.edges:,} edges x {p.entries_per_s_per_edge:,g} entries/s = {p.entries_per_s:,g} entries/s "
+         f"(headroom x{p.headroom:g})"),
+        (f"control plane: {p.replicas} replicas ({p.replicas_for_load} for the load at "
+         f"{p.cp_entries_per_s_per_replica:,g} entries/s each, + 1 to lose one)"),
+        (f"nats: {p.nats_ingress_mb_s:,.1f} MB/s in from the edges, {p.nats_replication_mb_s:,.1f} MB/s "
+         f"leader->followers at R{p.stream_replicas}; stream leader {p.nats_leader_cores:,.2f} cores"),
+    ]
+    if not p.edge_fits_one_replica:
+        lines.append("warning: one edge sends more than one replica applies (an edge has one applier)")
+    if p.nats_leader_cores > 1:
+        lines.append("warning: one journal stream's leader needs more than a core: split the region's edges "
+                     "over several streams (subjects casino.journal.<edge> partition cleanly)")
+    return "\n".join(lines)
+
+
 def _check_non_negative(**values: float) -> None:
     for name, v in values.items():
         if v < 0 or (isinstance(v, float) and math.isnan(v)):
@@ -151,6 +218,7 @@ app = typer.Typer(no_args_is_help=False, add_completion=False, pretty_exceptions
 
 @app.callback(invoke_without_command=True)
 def capacity(
+    ctx: typer.Context,
     bitrate_kbps: float = typer.Option(800, "--bitrate-kbps", min=0, help="average bitrate per viewer stream"),
     streams: int = typer.Option(1200, "--streams", min=0, help="concurrent viewer streams at peak"),
     redundancy: float = typer.Option(2.0, "--redundancy", min=1, help="egress redundancy factor"),
@@ -167,6 +235,8 @@ def capacity(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Seed arithmetic (defaults = the seed's worked example) and, with measurements, edges needed."""
+    if ctx.invoked_subcommand is not None:
+        return
     p = plan(bitrate_kbps, streams, bets_per_s, payload_bytes=payload_bytes, redundancy=redundancy,
              headroom=headroom, viewers_per_core=viewers_per_core,
              cores_per_edge=cores_per_edge if viewers_per_core is not None else None,
@@ -175,6 +245,25 @@ def capacity(
         typer.echo(json.dumps(asdict(p), sort_keys=True))
     else:
         typer.echo(summary(p))
+
+
+@app.command("cloud")
+def cloud(
+    edges: int = typer.Option(30, "--edges", min=0, help="edges in the region"),
+    entries_per_s_per_edge: float = typer.Option(2000, "--entries-per-s-per-edge", min=0,
+                                                 help="journal entries per second per edge at peak"),
+    headroom: float = typer.Option(1.0, "--headroom", min=1, help="spike headroom factor"),
+    cp_entries_per_s_per_core: float = typer.Option(CP_ENTRIES_PER_S_PER_CORE, "--cp-entries-per-s-per-core",
+                                                    min=0.000001, help="measured: drain benchmark, per replica"),
+    entry_bytes: float = typer.Option(ENTRY_WIRE_BYTES, "--entry-bytes", min=0, help="wire bytes per entry"),
+    stream_replicas: int = typer.Option(3, "--stream-replicas", min=1, help="JetStream replication"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Control-plane replicas and NATS bytes/s for a region of N edges."""
+    p = cloud_plan(edges, entries_per_s_per_edge, headroom=headroom,
+                   cp_entries_per_s_per_core=cp_entries_per_s_per_core, entry_bytes=entry_bytes,
+                   stream_replicas=stream_replicas)
+    typer.echo(json.dumps(asdict(p), sort_keys=True) if as_json else cloud_summary(p))
 
 
 if __name__ == "__main__":

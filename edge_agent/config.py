@@ -50,13 +50,24 @@ class HttpConfig(BaseModel):
 
 
 class NatsConfig(BaseModel):
-    url: str | None = None  # None: sync disabled (stand-alone edge)
+    # None: sync disabled (stand-alone edge). A cluster is given by its seed list: a list of URLs
+    # or one comma-separated string; the client tries them in order and learns the rest.
+    url: str | list[str] | None = None
     user: str | None = None
     password: str | None = None
     heartbeat_s: float = 2.0
     # Create the JetStream streams when missing (single-box installs, the demo). In production
     # the operator creates them once, with the replication the region needs (docs/SYNC.md).
     ensure_streams: bool = False
+    stream_replicas: int = Field(1, ge=1, le=5)  # R3 on a three-node cluster (used with ensure_streams)
+
+    @property
+    def servers(self) -> list[str]:
+        """The seed list as URLs."""
+        if self.url is None:
+            return []
+        urls = self.url if isinstance(self.url, list) else self.url.split(",")
+        return [u.strip() for u in urls if u.strip()]
 
 
 class ResidencyPolicy(BaseModel):

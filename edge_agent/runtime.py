@@ -32,12 +32,16 @@ class Edge:
         self.checkpoints: Any = None
         routers: list[APIRouter] = []
         if config.media is not None:
+            from edge_agent.media.casino_policy import CasinoViewerPolicy
             from edge_agent.media.service import MediaService
+            from edge_agent.media.whep import build_router
 
             self.media = MediaService(config.media, on_feed_up=self.casino.feed_up,
                                       on_feed_down=self.casino.feed_down,
-                                      token_public_key_pem=config.token_public_key())
-            routers.append(self.media.router)
+                                      token_public_key_pem=config.token_public_key(),
+                                      jurisdiction=config.jurisdiction, policy=CasinoViewerPolicy(self.casino))
+            self.media.policy.bind(self.media)  # type: ignore[union-attr]
+            routers.append(build_router(self.media))
         routers.extend(self._optional_routers())
         self.app: FastAPI = create_app(self.casino, extra_routers=routers)
         self._mount_web()

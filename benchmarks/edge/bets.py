@@ -128,7 +128,20 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=3, help="bets in flight per WebSocket")
     ap.add_argument("--per-frame", type=int, default=1, help="bets per WebSocket frame (chips placed at once)")
     ap.add_argument("--sync", action="store_true", help="publish the journal to a real nats-server meanwhile")
+    ap.add_argument("--sync-ratio", action="store_true",
+                    help="WebSocket bets with the sync off, then on, in one run: prints their ratio")
     a = ap.parse_args()
+    if a.sync_ratio:
+        off = run("ws", a.duration, a.procs, a.conns, a.window, a.per_frame, False)
+        print(json.dumps(off), flush=True)
+        on = run("ws", a.duration, a.procs, a.conns, a.window, a.per_frame, True)
+        print(json.dumps(on), flush=True)
+        print(json.dumps({"bench": "bets_sync_ratio", "machine": f"{os.cpu_count()} vCPU {platform.machine()}",
+                          "date": time.strftime("%Y-%m-%d"), "load": os.getloadavg()[0],
+                          "ws_bets_per_s_sync_off": off["bets_per_s"], "ws_bets_per_s_sync_on": on["bets_per_s"],
+                          "ratio": round(on["bets_per_s"] / max(1, off["bets_per_s"]), 3),
+                          "p99_ms_sync_off": off["p99_ms"], "p99_ms_sync_on": on["p99_ms"]}))
+        return
     out: dict = {"bench": "bets", "sync": a.sync, "machine": f"{os.cpu_count()} vCPU {platform.machine()}",
                  "date": time.strftime("%Y-%m-%d")}
     if a.mode in ("ws", "both"):

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from edge_agent.media.config import MediaConfig, Rung, TableFeed
 from edge_agent.media.service import MediaService
+from edge_agent.media.whep import build_router
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -68,7 +69,7 @@ async def start_edge(*, latency_ms: int = 40, ladder: list[Rung] | None = None, 
                       audio=audio, abr_enabled=abr, workers=workers, **kw)
     svc = MediaService(cfg, on_feed_up=up, on_feed_down=down, token_public_key_pem=None)
     app = FastAPI()
-    app.include_router(svc.router)
+    app.include_router(build_router(svc))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off", backlog=4096))

@@ -1,16 +1,68 @@
 """Media configuration: tables fed over SRT, the ABR ladder, WHEP capacity and ICE addresses."""
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import os
+import stat
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
-class TableFeed(BaseModel):
+class _Strict(BaseModel):
+    # A misspelt or unsupported key (e.g. a passphrase option under the wrong name) must not be
+    # silently ignored: the operator would believe the link is protected.
+    model_config = ConfigDict(extra="forbid")
+
+
+class TableFeed(_Strict):
     table_id: str
-    srt_port: int
-    srt_latency_ms: int = 40
+    srt_port: int = Field(ge=1, le=65535)
+    srt_latency_ms: int = Field(40, ge=1, le=10_000)
+    # AES-256 passphrase (10..79 chars, libsrt's bounds) in a file of mode 0600; None = an open
+    # link (development only: anyone reaching the port could put a picture in front of players).
+    srt_passphrase_file: Path | None = None
+    # If set, a caller must send exactly this SRT stream id.
+    srt_streamid: str | None = Field(None, min_length=1, max_length=512)
+    # Address of the studio-facing interface for this table's listener (default: MediaConfig.srt_bind).
+    srt_bind: str | None = None
+
+    @field_validator("srt_passphrase_file")
+    @classmethod
+    def _private_file(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            read_passphrase(v)  # fail at load time, not when the first studio calls
+        return v
+
+    def passphrase(self) -> str | None:
+        return None if self.srt_passphrase_file is None else read_passphrase(self.srt_passphrase_file)
 
 
-class Rung(BaseModel):
+def read_passphrase(path: Path) -> str:
+    """The passphrase in `path`; refused unless the file is the owner's only (mode 0600 or 0400)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ValueError(f"srt_passphrase_file {path}: {exc.strerror}") from exc
+    if not stat.S_ISREG(st.st_mode) or st.st_mode & 0o077:
+        raise ValueError(f"srt_passphrase_file {path} must be a regular file of mode 0600 "
+                         f"(is {stat.filemode(st.st_mode)})")
+    text = path.read_text(encoding="utf-8").strip()
+    if not 10 <= len(text) <= 79:
+        raise ValueError(f"srt_passphrase_file {path}: the passphrase must be 10 to 79 characters")
+    if any(c in text for c in "&?=#\n\r") or not text.isprintable():
+        raise ValueError(f"srt_passphrase_file {path}: the passphrase must be printable, without & ? = #")
+    return text
+
+
+class IceServer(_Strict):
+    """Given to players in WHEP `Link` headers (the edge itself gathers host candidates only)."""
+
+    urls: list[str] = Field(min_length=1)
+    username: str | None = None
+    credential: str | None = None
+
+
+class Rung(_Strict):
     name: str
     width: int
     height: int
@@ -25,7 +77,7 @@ def default_ladder() -> list[Rung]:
     ]
 
 
-class MediaConfig(BaseModel):
+class MediaConfig(_Strict):
     tables: list[TableFeed] = Field(default_factory=list)
     ladder: list[Rung] = Field(default_factory=default_ladder)
     fps: int = 25
@@ -52,3 +104,4 @@ class MediaConfig(BaseModel):
     retry_after_s: int = 2
     srt_bind: str = "0.0.0.0"
     audio: bool = True
+    ice_servers: list[IceServer] = Field(default_factory=list)

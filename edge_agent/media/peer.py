@@ -1,8 +1,9 @@
-"""aiortc plumbing for a sendonly WHEP peer: H.264-first codec choice, ICE addresses, and access to
-the DTLS-derived SRTP session and nominated ICE pair once connected."""
+"""aiortc plumbing for a sendonly WHEP peer: the answer's codecs (edge_agent.media.negotiate), ICE
+addresses, and access to the DTLS-derived SRTP session and nominated ICE pair once connected."""
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,8 @@ import aioice.ice
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from edge_agent.media import rtc_tweaks
+from edge_agent.media import negotiate, rtc_tweaks
+from edge_agent.media.compat import aiortc as aiortc_compat
 from edge_agent.media.rtcp import park_sender_rtcp
 
 rtc_tweaks.install_lazy_estimator()
@@ -43,8 +45,7 @@ class IdleTrack(MediaStreamTrack):
         super().stop()
 
 
-class BadOffer(ValueError):
-    pass
+BadOffer = negotiate.UnusableOffer
 
 
 @dataclass
@@ -55,44 +56,46 @@ class Peer:
     answer_sdp: str
 
     def payload_type(self, sender: RTCRtpSender) -> int:
-        # aiortc sends only the first negotiated codec; so do we.
+        # The answer holds one codec per m-line (negotiate.choose): the offer's payload type for it.
         t = next(t for t in self.pc.getTransceivers() if t.sender is sender)
-        return t._codecs[0].payloadType
+        return aiortc_compat.negotiated_codecs(t)[0].payloadType
 
     def transport_handles(self, sender: RTCRtpSender) -> tuple[Any, Any]:
         """(SRTP session, aioice Connection) of the sender's DTLS transport."""
         dtls = sender.transport
-        return dtls._tx_srtp, dtls.transport._connection
+        return aiortc_compat.tx_srtp(dtls), aiortc_compat.ice_connection(dtls.transport)
 
 
-def _h264_first() -> list[Any]:
-    caps = RTCRtpSender.getCapabilities("video").codecs
-    h264 = [c for c in caps if c.mimeType.lower() == "video/h264"
-            and (c.parameters or {}).get("packetization-mode") in ("1", 1)]
-    rtx = [c for c in caps if c.mimeType.lower() == "video/rtx"]
-    return h264 + rtx
+def _for_aiortc(offer_sdp: str, choice: negotiate.Choice) -> str:
+    """aiortc refuses an offer none of whose video codecs it lists (it lists constrained baseline
+    and baseline H.264 only): present the chosen Main/High entry to it as constrained baseline.
+    The answer then carries the offer's own parameters (set after negotiation)."""
+    pt = choice.video.payloadType
+    return re.sub(rf"(a=fmtp:{pt} [^\r\n]*profile-level-id=)[0-9a-fA-F]{{6}}", r"\g<1>42e01f", offer_sdp)
 
 
 async def answer(offer_sdp: str) -> Peer:
     """Build the sendonly answer (all candidates gathered, as WHEP wants). Raises BadOffer."""
     if not offer_sdp.lstrip().startswith("v=0") or "m=video" not in offer_sdp:
-        raise BadOffer("offer must be an SDP with a video m-line")
+        raise BadOffer("bad_sdp", "offer must be an SDP with a video m-line")
+    choice = negotiate.choose(offer_sdp)
     pc = rtc_tweaks.new_peer_connection(RTCConfiguration(iceServers=[]))
     try:
         try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=_for_aiortc(offer_sdp, choice), type="offer"))
         except Exception as exc:  # aiortc raises ValueError/KeyError/... on malformed SDP
-            raise BadOffer(f"unusable SDP offer: {exc}") from exc
+            raise BadOffer("bad_sdp", f"unusable SDP offer: {exc}") from exc
         video_sender = audio_sender = None
         for t in pc.getTransceivers():
-            if t.kind == "video" and video_sender is None:
-                prefs = _h264_first()
-                t.setCodecPreferences(prefs)
+            if t.kind == "video" and video_sender is None and choice.video_mid in (None, t.mid):
+                aiortc_compat.set_negotiated_codecs(t, [choice.video])
                 video_sender = pc.addTrack(IdleTrack("video"))
-            elif t.kind == "audio" and audio_sender is None:
+            elif (t.kind == "audio" and audio_sender is None and choice.audio is not None
+                  and choice.audio_mid in (None, t.mid)):
+                aiortc_compat.set_negotiated_codecs(t, [choice.audio])
                 audio_sender = pc.addTrack(IdleTrack("audio"))
         if video_sender is None:
-            raise BadOffer("no video m-line")
+            raise BadOffer("no_video", "no video m-line")
         for sender in (video_sender, audio_sender):
             if sender is not None:
                 park_sender_rtcp(sender)  # SRs come from edge_agent.media.rtcp
@@ -100,10 +103,8 @@ async def answer(offer_sdp: str) -> Peer:
         try:
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
-            raise BadOffer(f"cannot answer: {exc}") from exc
+            raise BadOffer("bad_sdp", f"cannot answer: {exc}") from exc
         sdp = pc.localDescription.sdp
-        if "H264" not in sdp:
-            raise BadOffer("the offer has no H.264 (packetization-mode=1)")
         return Peer(pc=pc, video=video_sender, audio=audio_sender, answer_sdp=sdp)
     except BaseException:
         await pc.close()

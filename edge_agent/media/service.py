@@ -1,4 +1,5 @@
-"""The media service the edge mounts: one TableMedia per configured table, WHEP sessions."""
+"""The media service the edge mounts: one TableMedia per configured table, WHEP sessions and who
+owns them. Its HTTP adapter is edge_agent.media.whep.build_router (built by the composition)."""
 from __future__ import annotations
 
 import asyncio
@@ -7,10 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from fastapi import APIRouter
 
+from contract import tokens
 from edge_agent.media import metrics
 from edge_agent.media import peer as peers
+from edge_agent.media.access import Owner, ViewerPolicy
 from edge_agent.media.config import MediaConfig
 from edge_agent.media.session import ViewerSession
 from edge_agent.media.table import TableMedia
@@ -32,19 +34,23 @@ class Joined:
 class MediaService:
     def __init__(self, config: MediaConfig, *, on_feed_up: Callable[[str], Awaitable[None]],
                  on_feed_down: Callable[[str, str], Awaitable[None]],
-                 token_public_key_pem: str | None) -> None:
-        from edge_agent.media.whep import build_router
-
+                 token_public_key_pem: str | None, jurisdiction: str | None = None,
+                 policy: ViewerPolicy | None = None) -> None:
         self.config = config
         self.token_public_key_pem = token_public_key_pem
+        # Players of this jurisdiction only (None: any; tokens off in development).
+        self.jurisdiction = jurisdiction
+        self.policy = policy
+        # session id -> (table, creator): ownership of the resource, closing by player.
+        self._owners: dict[str, tuple[str, tokens.Principal | None]] = {}
         self.workers = [WorkerHandle(i, config, self._keyframe_for) for i in range(config.workers)]
         for w in self.workers:
             w.on_metrics = self._sum_worker_rungs
+            w.on_closed = self._forget
         forward = self._forward if self.workers else None
         self.tables = {t.table_id: TableMedia(t, config, on_feed_up, on_feed_down, forward) for t in config.tables}
         self._bitrates = [r.bitrate_kbps * 1000 for r in config.ladder]
         self._pending: set[asyncio.Task[None]] = set()
-        self.router: APIRouter = build_router(self)
 
     async def start(self) -> None:
         peers.set_announce_addresses(self.config.announce_addresses)
@@ -98,8 +104,34 @@ class MediaService:
     def has_capacity(self) -> bool:
         return self.viewer_count() < self.config.viewer_capacity
 
-    async def open_session(self, table_id: str, offer_sdp: str) -> Joined:
+    async def open_session(self, table_id: str, offer_sdp: str, who: tokens.Principal | None = None) -> Joined:
         """Answer a WHEP offer; the viewer joins the fan-out once DTLS is up. Raises peer.BadOffer."""
+        joined = await self._open(table_id, offer_sdp)
+        self._owners[joined.id] = (table_id, who)
+        if who is not None and self.policy is not None:
+            self.policy.opened(who, table_id, joined.id)
+        return joined
+
+    def owner_of(self, session_id: str) -> Owner | None:
+        """The principal that created the session (None: tokens off). KeyError if unknown."""
+        return Owner.of(self._owners[session_id][1])
+
+    async def close_sessions_of(self, player_id: str, reason: str = "player_excluded") -> int:
+        """End every live session a player's tokens opened (exclusion or break: AGCO 2.14)."""
+        mine = [(sid, t) for sid, (t, p) in self._owners.items()
+                if p is not None and p.role == "player" and p.sub == player_id]
+        for sid, table_id in mine:
+            await self.close_session(table_id, sid)
+        if mine:
+            log.info("whep.sessions_closed", sessions=len(mine), reason=reason)
+        return len(mine)
+
+    def _forget(self, session_id: str) -> None:
+        entry = self._owners.pop(session_id, None)
+        if entry is not None and entry[1] is not None and self.policy is not None:
+            self.policy.closed(entry[1], session_id)
+
+    async def _open(self, table_id: str, offer_sdp: str) -> Joined:
         if self.workers:
             worker = min(self.workers, key=lambda w: len(w.sessions))
             sid, etag, sdp = await worker.offer(table_id, offer_sdp)
@@ -144,18 +176,22 @@ class MediaService:
             log.info("whep.viewer_timeout", table=table.table_id, session=session.id)
         finally:
             await table.detach(session)
+            self._forget(session.id)
 
     async def close_session(self, table_id: str, session_id: str) -> bool:
         for w in self.workers:
             if session_id in w.sessions:
                 w.send(("delete", session_id))
                 w.sessions.discard(session_id)
+                self._forget(session_id)
                 return True
         table = self.tables.get(table_id)
         session = table.sessions.get(session_id) if table else None
         if session is None or table is None:
+            self._forget(session_id)
             return False
         await table.detach(session)
+        self._forget(session_id)
         return True
 
     def session(self, table_id: str, session_id: str) -> ViewerSession | None:

@@ -150,6 +150,7 @@ class WorkerHandle:
         self.viewers_by_rung: dict[tuple[str, str], int] = {}  # as last reported
         self._counted: dict[tuple[str, str], float] = {}
         self.on_metrics: Any = None  # called after a report (the service sums rungs over workers)
+        self.on_closed: Any = None  # called with the session id when a worker's viewer ends
 
     def start(self) -> None:
         self._proc, self._conn = spawn_child(run_worker, (self._config.model_dump_json(),), f"fanout-{self.index}",
@@ -165,9 +166,11 @@ class WorkerHandle:
         elif kind == "error":
             fut = self._pending.pop(msg[1], None)
             if fut is not None and not fut.done():
-                fut.set_exception(peers.BadOffer(msg[2]))
+                fut.set_exception(peers.BadOffer("bad_offer", msg[2]))
         elif kind == "closed":
             self.sessions.discard(msg[1])
+            if self.on_closed is not None:
+                self.on_closed(msg[1])
             metrics.forget_viewer(msg[1])
             for key in [k for k in self._counted if k[1] == msg[1]]:
                 del self._counted[key]

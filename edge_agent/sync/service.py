@@ -5,7 +5,10 @@
   published in seq order to `casino.journal.<edge>` with `Nats-Msg-Id = <edge>:<seq>`, pipelined
   in batches. The acknowledged seq advances over the contiguous prefix of PubAcks (a duplicate
   PubAck is success) and is kept in the `kv` table (`sync.sent_seq`), written only after the ack.
-  The bet path pays one coalesced loop wake-up per group commit, nothing else.
+  All of this runs on the service's own thread, event loop and NATS connection: the bet path's
+  loop pays one coalesced wake-up of that loop per group commit, nothing else (publishing shared
+  the bet loop before and cost it 30 % of its WebSocket bets). Commands are applied on the
+  casino's loop (`Casino` is single-threaded), handed over and awaited.
 - Link down: bets go on (nothing here is on their path); the client reconnects forever; the
   backlog drains on reconnect. Publishing is not buffered by the client while disconnected.
 - High-water mark: on every (re)connect, before publishing, the cloud's last (seq, hash) for this
@@ -20,12 +23,14 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import random
 import sqlite3
+import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import nats.errors
 import structlog
@@ -43,6 +48,8 @@ from edge_agent.sync.streams import ensure_streams
 from natswire import LeanClient, header_block, header_status, hpub
 
 log = structlog.get_logger("sync")
+
+T = TypeVar("T")
 
 KV_SENT = "sync.sent_seq"
 
@@ -100,11 +107,12 @@ class SyncService:
         self._sent = 0
         self._running = False
         self._tasks: list[asyncio.Task[None]] = []
-        self._wake = asyncio.Event()
-        self._link = asyncio.Event()
         self._hwm_needed = True
         self._poke_pending = False
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the sync thread's loop
+        self._casino_loop: asyncio.AbstractEventLoop | None = None  # the bet path's loop
+        self._thread: threading.Thread | None = None
+        self._stopped: asyncio.Event | None = None  # set on the sync loop to end it
         self._reader: sqlite3.Connection | None = None
         self._hook = self._on_commit
         self._bets_seen = (time.monotonic(), 0)
@@ -112,6 +120,12 @@ class SyncService:
         self._ack_results: dict[int, bool | str] = {}  # seq -> duplicate? or the error
         self._ack_window = (1, 0)  # seqs whose acks are awaited
         self._ack_wait_for = 0
+        self._new_events()
+
+    def _new_events(self) -> None:
+        """Events bind to the loop that first waits on them: fresh ones for each sync thread."""
+        self._wake = asyncio.Event()
+        self._link = asyncio.Event()
         self._ack_event = asyncio.Event()
 
     # --- public surface -----------------------------------------------------------------------
@@ -138,16 +152,17 @@ class SyncService:
                                        "last_error": self.last_error}
 
     async def start(self) -> None:
-        """Start in the background; returns at once (NATS may well be unreachable)."""
+        """Start the sync thread; returns at once (NATS may well be unreachable)."""
         if self._running:
             return
         self._running = True
-        self._loop = asyncio.get_running_loop()
-        self._reader = open_readonly(self.store.path)
-        self._sent = self._load_sent()
-        self.store.on_commit.append(self._hook)
-        self._update_metrics()
-        self._tasks = [asyncio.create_task(self._main(), name=f"sync-{self.edge_id}")]
+        self._casino_loop = asyncio.get_running_loop()
+        self._sent = await asyncio.to_thread(self._load_sent_once)
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._thread_main(ready)),
+                                        name=f"sync-{self.edge_id}", daemon=True)
+        self._thread.start()
+        await asyncio.wrap_future(ready)
 
     async def stop(self, drain_timeout: float = 2.0) -> None:
         """Give the outbox up to `drain_timeout` to publish what is durable, then disconnect."""
@@ -156,9 +171,40 @@ class SyncService:
         deadline = time.monotonic() + drain_timeout
         while (self.connected and self.conflict is None and self._sent < self.store.durable_seq
                and time.monotonic() < deadline):
-            self._wake.set()
+            self._poke()
             await asyncio.sleep(0.02)
         self._running = False
+        loop, stopped = self._loop, self._stopped
+        if loop is not None and stopped is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(stopped.set)
+            except RuntimeError:
+                pass  # its loop already ended
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 10)
+            self._thread = None
+
+    async def _thread_main(self, ready: concurrent.futures.Future[None]) -> None:
+        """The sync thread: connection, outbox, commands and heartbeats on their own loop."""
+        self._loop = asyncio.get_running_loop()
+        self._new_events()
+        self._stopped = asyncio.Event()
+        try:
+            self._reader = open_readonly(self.store.path)
+            self.store.on_commit.append(self._hook)
+            self._update_metrics()
+            self._tasks = [asyncio.create_task(self._main(), name=f"sync-{self.edge_id}")]
+        except BaseException as exc:
+            ready.set_exception(exc)
+            raise
+        ready.set_result(None)
+        try:
+            await self._stopped.wait()
+        finally:
+            await self._shutdown()
+            self._loop = None
+
+    async def _shutdown(self) -> None:
         try:
             self.store.on_commit.remove(self._hook)
         except ValueError:
@@ -181,6 +227,27 @@ class SyncService:
             self._reader.close()
             self._reader = None
 
+    def _poke(self) -> None:
+        """Wake the outbox from any thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._wake.set)
+            except RuntimeError:
+                pass
+
+    async def _on_sync_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the sync thread's loop (where the NATS connection lives)."""
+        if self._loop is None or asyncio.get_running_loop() is self._loop:
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    async def _on_casino_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the bet path's loop (the casino's state is single-threaded)."""
+        if self._casino_loop is None or asyncio.get_running_loop() is self._casino_loop:
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._casino_loop))
+
     async def publish_checkpoint(self, subject: str, payload: bytes) -> Any:
         """`CheckpointPublisher`'s publish callable: JetStream publish on `casino.checkpoint.<edge>`,
         raising when it is not acknowledged (the publisher retries at its next tick). The
@@ -190,13 +257,17 @@ class SyncService:
         if not self.connected or self.js is None:
             raise ConnectionError("sync is not connected")
         msg_id = f"{self.edge_id}:checkpoint:{hashlib.sha256(payload).hexdigest()[:32]}"
-        return await self.js.publish(subject, payload, timeout=self.ack_timeout, headers={"Nats-Msg-Id": msg_id})
+        return await self._on_sync_loop(
+            self.js.publish(subject, payload, timeout=self.ack_timeout, headers={"Nats-Msg-Id": msg_id}))
 
     # --- the kv mark --------------------------------------------------------------------------
 
-    def _load_sent(self) -> int:
-        assert self._reader is not None
-        row = self._reader.execute("SELECT value FROM kv WHERE key = ?", (KV_SENT,)).fetchone()
+    def _load_sent_once(self) -> int:
+        conn = open_readonly(self.store.path)
+        try:
+            row = conn.execute("SELECT value FROM kv WHERE key = ?", (KV_SENT,)).fetchone()
+        finally:
+            conn.close()
         return int(row[0]) if row else 0
 
     def _advance(self, seq: int) -> None:
@@ -250,7 +321,7 @@ class SyncService:
         n = self.config.nats
         ping = max(0.5, min(5.0, n.heartbeat_s))
         opts: dict[str, Any] = dict(
-            servers=[n.url], name=f"edge-{self.edge_id}", allow_reconnect=True, max_reconnect_attempts=-1,
+            servers=n.servers, name=f"edge-{self.edge_id}", allow_reconnect=True, max_reconnect_attempts=-1,
             reconnect_time_wait=1.0, connect_timeout=2.0, ping_interval=ping, max_outstanding_pings=3,
             # No client-side buffering while disconnected: the journal is the buffer, and a
             # replayed stale buffer could land after entries that overtook it.
@@ -266,11 +337,11 @@ class SyncService:
         self.nc = nc
         self.js = nc.jetstream(timeout=self.request_timeout)
         if self.ensure_streams:
-            await ensure_streams(self.js)
+            await ensure_streams(self.js, n.stream_replicas)
         self._hwm_needed = True
         self.state = CONNECTED
         self._link.set()
-        log.info("sync connected", edge=self.edge_id, url=n.url)
+        log.info("sync connected", edge=self.edge_id, url=nc.connected_url.netloc if nc.connected_url else None)
 
     async def _on_disconnected(self) -> None:
         self._link.clear()
@@ -402,7 +473,7 @@ class SyncService:
         when it stopped for another reason (link down, a new high-water-mark check, stop).
 
         Per entry this costs one buffered publish and one small ack callback (no future, no JSON
-        parse): the outbox shares the event loop with the bet path."""
+        parse), on the sync thread's loop."""
         await self._ensure_ack_sub()
         results = self._ack_results
         results.clear()
@@ -418,7 +489,8 @@ class SyncService:
                     if self.linger_s and self.store.durable_seq - nxt < self.batch_size // 4:
                         await asyncio.sleep(self.linger_s)  # caught up: let a few commits gather
                     self._wake.clear()
-                    batch = await asyncio.to_thread(self._load_batch, nxt, min(self.batch_size, room))
+                    # inline: this is the sync thread (SQLite releases the GIL while it reads)
+                    batch = self._load_batch(nxt, min(self.batch_size, room))
                     if batch:
                         self._ack_window = (self._sent + 1, batch[-1][0])
                     if batch:
@@ -546,7 +618,7 @@ class SyncService:
             await msg.nak(delay=5.0)  # applying would append to a journal that must not grow
             return
         try:
-            await self.casino.apply_command(cmd)
+            await self._on_casino_loop(self.casino.apply_command(cmd))
         except JournalFenced:
             await msg.nak(delay=5.0)
             return

@@ -13,9 +13,10 @@ from contract import sync as S
 DUPLICATE_WINDOW_S = 120.0  # the JetStream default; longer partitions rely on the consumer's (edge, seq)
 
 
-def stream_configs() -> list[api.StreamConfig]:
+def stream_configs(replicas: int = 1) -> list[api.StreamConfig]:
+    """`replicas` 3 on a three-node cluster: a stream survives the loss of any one node (R3)."""
     common: dict[str, Any] = dict(storage=api.StorageType.FILE, duplicate_window=DUPLICATE_WINDOW_S,
-                                  allow_direct=True, deny_delete=True, deny_purge=True)
+                                  allow_direct=True, deny_delete=True, deny_purge=True, num_replicas=replicas)
     return [
         api.StreamConfig(name=S.JOURNAL_STREAM, subjects=[S.journal_subject("*")], **common),
         api.StreamConfig(name=S.COMMAND_STREAM, subjects=[S.command_subject("*")], **common),
@@ -23,9 +24,9 @@ def stream_configs() -> list[api.StreamConfig]:
     ]
 
 
-async def ensure_streams(js: Any) -> None:
+async def ensure_streams(js: Any, replicas: int = 1) -> None:
     """Create the sync streams when missing; an existing stream is left exactly as it is."""
-    for cfg in stream_configs():
+    for cfg in stream_configs(replicas):
         try:
             await js.stream_info(cfg.name)
             continue

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from edge_agent.media.config import MediaConfig, TableFeed
 from edge_agent.media.service import MediaService
+from edge_agent.media.whep import build_router
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -94,10 +95,12 @@ async def start_edge(start: bool = True, **overrides: object) -> tuple[Edge, uvi
     }
     cfg_kwargs.update(overrides)
     token_key = cfg_kwargs.pop("token_public_key_pem", None)
-    service = MediaService(MediaConfig(**cfg_kwargs), on_feed_up=on_up, on_feed_down=on_down,
-                           token_public_key_pem=token_key)  # type: ignore[arg-type]
+    jurisdiction = cfg_kwargs.pop("jurisdiction", None)
+    policy = cfg_kwargs.pop("policy", None)
+    service = MediaService(MediaConfig(**cfg_kwargs), on_feed_up=on_up, on_feed_down=on_down,  # type: ignore[arg-type]
+                           token_public_key_pem=token_key, jurisdiction=jurisdiction, policy=policy)  # type: ignore[arg-type]
     app = FastAPI()
-    app.include_router(service.router)
+    app.include_router(build_router(service))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())

@@ -75,3 +75,37 @@ async def test_delete_unknown_session_is_404(edge_factory, http: httpx.AsyncClie
     edge = await edge_factory(start=False)
     r = await http.delete(f"{edge.base}/whep/t1/does-not-exist")
     assert r.status_code == 404
+
+
+NO_H264 = OFFER.replace("m=video 9 UDP/TLS/RTP/SAVPF 102", "m=video 9 UDP/TLS/RTP/SAVPF 96").replace(
+    "a=rtpmap:102 H264/90000\r\na=fmtp:102 packetization-mode=1;profile-level-id=42e01f", "a=rtpmap:96 VP8/90000")
+
+
+async def test_offer_without_h264_is_a_clear_422(edge_factory, http: httpx.AsyncClient) -> None:
+    """Refused before liveness: an offer that could never play gets a 4xx, not a silent session."""
+    edge = await edge_factory(start=False)
+    r = await http.post(f"{edge.base}/whep/t1", content=NO_H264, headers=SDP)
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/json"
+    assert r.json()["error"] == "no_h264" and "VP8" in r.json()["detail"]
+
+
+async def test_errors_are_json(edge_factory, http: httpx.AsyncClient) -> None:
+    edge = await edge_factory(start=False)
+    r = await http.post(f"{edge.base}/whep/t1", content=OFFER, headers=SDP)
+    assert r.status_code == 409 and r.json()["error"] == "not_live"
+    r = await http.post(f"{edge.base}/whep/nope", content=OFFER, headers=SDP)
+    assert r.json()["error"] == "unknown_table"
+
+
+async def test_players_of_other_jurisdictions_are_403(edge_factory, http: httpx.AsyncClient) -> None:
+    key = tokens.new_signing_key()
+    edge = await edge_factory(start=False, token_public_key_pem=tokens.public_pem(key), jurisdiction="mt")
+    for sub, role, jur, status, code in [("p1", "player", "dk", 403, "wrong_jurisdiction"),
+                                         ("r1", "regulator", "dk", 403, "wrong_jurisdiction"),
+                                         ("e1", "edge", "mt", 403, "role_not_allowed"),
+                                         ("p1", "player", "mt", 409, "not_live"),
+                                         ("o1", "operator", "dk", 409, "not_live")]:
+        tok = tokens.issue(key, sub, role, jur)
+        r = await http.post(f"{edge.base}/whep/t1", content=OFFER, headers={**SDP, "Authorization": f"Bearer {tok}"})
+        assert (r.status_code, r.json()["error"]) == (status, code), (sub, role, jur, r.text)

@@ -130,3 +130,34 @@ def test_mounts_as_edge_agent_capacity() -> None:
     r = CliRunner().invoke(parent, ["capacity", "--json", "--bets-per-s", "4000"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["bet_mb_s"] == 4
+
+
+def test_cloud_plan_for_the_issue_region() -> None:
+    # 30 jurisdictions x 2,000 entries/s = 60,000/s; at 17,000/s per replica 4 carry it, +1 to lose one
+    p = cap.cloud_plan(30, 2000, cp_entries_per_s_per_core=17_000)
+    assert (p.entries_per_s, p.replicas_for_load, p.replicas) == (60_000, 4, 5)
+    assert p.edge_fits_one_replica
+    assert p.nats_ingress_mb_s == pytest.approx(60_000 * cap.ENTRY_WIRE_BYTES / 1e6)
+    assert p.nats_replication_mb_s == pytest.approx(2 * p.nats_ingress_mb_s)  # R3: two follower copies
+
+
+def test_cloud_plan_small_region_keeps_two_and_flags_a_hot_edge() -> None:
+    assert cap.cloud_plan(1, 10).replicas == 2  # never a single point of failure
+    assert cap.cloud_plan(0, 0).replicas == 2
+    hot = cap.cloud_plan(2, 30_000, cp_entries_per_s_per_core=17_000)
+    assert not hot.edge_fits_one_replica and "one edge sends more" in cap.cloud_summary(hot)
+    with pytest.raises(ValueError):
+        cap.cloud_plan(-1, 10)
+
+
+@given(edges=st.integers(min_value=0, max_value=10_000), rate=rates, headroom=factors)
+def test_cloud_replicas_cover_the_load_with_one_to_spare(edges, rate, headroom) -> None:
+    p = cap.cloud_plan(edges, rate, headroom=headroom)
+    assert (p.replicas - 1) * p.cp_entries_per_s_per_replica >= p.entries_per_s * headroom * (1 - 1e-9)
+    assert p.replicas >= 2
+
+
+def test_cloud_cli_json() -> None:
+    out = CliRunner().invoke(cap.app, ["cloud", "--edges", "30", "--entries-per-s-per-edge", "2000", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["replicas"] == cap.cloud_plan(30, 2000).replicas

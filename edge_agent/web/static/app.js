@@ -4,6 +4,7 @@
 import * as F from "./fairness.js";
 import { LiveVideo, latencyClass } from "./video.js";
 import { discoverEdge, DiscoveryError } from "./discovery.js";
+import * as BJ from "./blackjack.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -22,6 +23,7 @@ const ERRORS = {
   stale_rules: "The table rules changed; try again",
   wrong_jurisdiction: "This edge does not serve your jurisdiction",
   unauthorized: "Your session token is invalid or expired",
+  ...BJ.ERRORS,
 };
 
 const S = {
@@ -193,7 +195,14 @@ function ping() {
   if (S.ws && S.ws.readyState === WebSocket.OPEN) send({ type: "ping", t: Date.now() });
 }
 
+// The blackjack table panel; it sees every message of the table shown (blackjack.js).
+const bj = new BJ.Panel({ send, placeBet: (spot) => placeBet(spot), money, serverNow, toast, log: addLog });
+function isBlackjack(tid) { const t = S.tables.get(tid); return !!t && t.game === "blackjack"; }
+
 function handle(m) {
+  if ((m.table_id === S.current && isBlackjack(S.current)) || m.type === "decision.accepted" || m.type === "decision.refused") {
+    bj.onMessage(m);
+  }
   switch (m.type) {
     case "hello": {
       setWallet(m.wallet);
@@ -342,6 +351,7 @@ function onBetAccepted(m) {
   st.set(m.spot, cur);
   setBalance(m.balance);
   S.lastBet = { table_id: m.table_id, chain_id: m.chain_id, n: m.n, bet_id: m.bet_id, spot: m.spot };
+  if (isBlackjack(m.table_id) && m.table_id === S.current) bj.onAccepted(m);
   addLog(`✓ Bet confirmed: ${money(m.amount)} on ${m.spot} (${m.table_id} round ${m.n}, ${m.bet_id})`);
   renderStakes();
 }
@@ -378,7 +388,11 @@ async function onSettled(m) {
     // The proof must be the round announced on the socket.
     const same = proof.server_seed === m.server_seed && proof.client_seed === m.client_seed &&
       F.canonical(proof.outcome) === F.canonical(m.outcome);
-    const r = await F.verifyRound(proof, commitmentShown);
+    const mine = S.lastBet && S.lastBet.table_id === m.table_id && S.lastBet.n === m.n && S.lastBet.chain_id === m.chain_id
+      ? S.lastBet.bet_id : null;
+    const r = m.game === "blackjack"
+      ? await BJ.verifyRound(proof, commitmentShown, mine, mine && bj.myBet && bj.myBet.bet_id === mine ? bj.mine : null)
+      : await F.verifyRound(proof, commitmentShown);
     if (!same) r.steps.push({ name: "announced", ok: false, detail: "the proof differs from the announced result" });
     v.steps = r.steps; v.status = r.ok && same ? "verified" : "failed";
   } catch (e) {
@@ -391,6 +405,11 @@ async function onSettled(m) {
 function showOutcome(t, m) {
   const o = m.outcome;
   let text;
+  if (t.game === "blackjack") {
+    $("result").innerHTML = "";
+    $("result").append(el("span", { id: "outcome-text" }, `Round ${m.n}: ${BJ.describe(o)}`));
+    return;
+  }
   if (t.game === "roulette") {
     const color = o.number === 0 ? "green" : F.isRed(o.number) ? "red" : "black";
     text = `${o.number} ${color}`;
@@ -427,14 +446,14 @@ function renderFairLast(v) {
   st.className = `badge ${v.status === "verified" ? "ok" : v.status === "failed" ? "fail" : "busy"}`;
   $("fair-server-seed").textContent = v.server_seed;
   $("fair-client-seed").textContent = v.client_seed;
-  $("fair-outcome").textContent = `#${v.n}: ${F.describeOutcome(v.game, v.outcome)}`;
+  $("fair-outcome").textContent = `#${v.n}: ${v.game === "blackjack" ? BJ.describe(v.outcome) : F.describeOutcome(v.game, v.outcome)}`;
   const ul = $("fair-steps"); ul.innerHTML = "";
   for (const s of v.steps) ul.append(el("li", { class: s.ok ? "ok" : "fail" }, `${s.name}: ${s.detail}`));
 }
 function renderFairHistory() {
   const ol = $("fair-history"); ol.innerHTML = "";
   for (const v of S.verifications.filter((x) => x.table_id === S.current).slice(0, 8)) {
-    ol.append(el("li", {}, `#${v.n} ${F.describeOutcome(v.game, v.outcome)} — ${v.status}`));
+    ol.append(el("li", {}, `#${v.n} ${v.game === "blackjack" ? BJ.describe(v.outcome) : F.describeOutcome(v.game, v.outcome)} — ${v.status}`));
   }
 }
 
@@ -453,7 +472,7 @@ function renderTabs() {
   for (const t of S.tables.values()) {
     box.append(el("button", { class: t.table_id === S.current ? "active" : "", role: "tab", dataset: { table: t.table_id },
       onclick: () => selectTable(t.table_id) },
-    el("span", { class: `live-dot${t.live ? " on" : ""}` }), `${t.game === "roulette" ? "Roulette" : "Baccarat"} · ${t.table_id}`));
+    el("span", { class: `live-dot${t.live ? " on" : ""}` }), `${{ roulette: "Roulette", blackjack: "Blackjack" }[t.game] || "Baccarat"} · ${t.table_id}`));
   }
 }
 
@@ -468,7 +487,9 @@ function selectTable(tid) {
 function renderTable() {
   const t = S.tables.get(S.current); if (!t) return;
   const board = $("board"); board.innerHTML = ""; board.className = `board ${t.game}`;
-  if (t.game === "roulette") buildRoulette(board); else buildBaccarat(board);
+  if (t.game === "roulette") buildRoulette(board);
+  else if (t.game === "blackjack") { bj.reset(); bj.build(board); }
+  else buildBaccarat(board);
   renderRound(); renderStakes(); renderFairHead();
   const last = S.verifications.find((x) => x.table_id === S.current);
   renderFairLast(last); renderFairHistory();
@@ -557,6 +578,7 @@ function tick() {
   const t = S.tables.get(S.current);
   const open = !!(t && t.round && t.round.status === "open" && serverNow() <= t.round.closes_ts);
   if (open !== wasOpen) { wasOpen = open; renderRound(); } else renderCountdown();
+  if (t && t.game === "blackjack") bj.tick();
   renderSession();
 }
 
