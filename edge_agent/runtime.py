@@ -75,16 +75,10 @@ class Edge:
     async def start(self) -> None:
         self._start_replica()
         await self.casino.start()
-<<<<<<< HEAD
         self.round_evidence.start()
-        self.casino.store.side_write([("INSERT OR REPLACE INTO kv VALUES ('edge.id', ?)", (self.config.edge_id,)),
-                                      ("INSERT OR REPLACE INTO kv VALUES ('edge.jurisdiction', ?)",
-                                       (self.config.jurisdiction,))])
-=======
         # Who wrote this journal, for exports made from the file alone (audit/export.py).
         self.casino.store.put_setting("edge.id", self.config.edge_id)
         self.casino.store.put_setting("edge.jurisdiction", self.config.jurisdiction)
->>>>>>> main
         if self.media is not None:
             await self.media.start()
         if self.sync is not None:

@@ -38,8 +38,7 @@ def attach(edge: Any) -> RoundEvidence:
 
         edge.app.include_router(player_clip_router(edge.app.state.edge))
         # `edge-agent export --with-video` finds the clips from the journal's kv.
-        hooks.on_start = lambda: casino.store.side_write(
-            [("INSERT OR REPLACE INTO kv VALUES ('video.dir', ?)", (str(vc.dir.resolve()),))])
+        hooks.on_start = lambda: casino.store.put_setting("video.dir", str(vc.dir.resolve()))
     casino.round_evidence = hooks
     casino.evidence = evidence
     return hooks

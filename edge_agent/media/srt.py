@@ -12,6 +12,7 @@ Payloads go to a loopback UDP port, as srt-live-transmit's did (edge_agent.media
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import re
 import socket
 import threading
@@ -21,7 +22,18 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-_lib = ctypes.CDLL("libsrt-gnutls.so.1.5")
+def _load() -> ctypes.CDLL:
+    # Debian's srt-tools pulls libsrt1.5-gnutls; other builds name the library differently.
+    for name in ("libsrt-gnutls.so.1.5", "libsrt-openssl.so.1.5", "libsrt.so.1.5", ctypes.util.find_library("srt")):
+        if name:
+            try:
+                return ctypes.CDLL(name)
+            except OSError:
+                continue
+    raise ImportError("libsrt 1.5 not found (install srt-tools / libsrt1.5-gnutls)")
+
+
+_lib = _load()
 # libsrt 1.5 socket options (srt.h SRT_SOCKOPT)
 SRTO_RCVSYN, SRTO_SNDSYN, SRTO_RCVTIMEO = 2, 1, 14
 SRTO_LATENCY, SRTO_PASSPHRASE, SRTO_PBKEYLEN = 23, 26, 27

@@ -25,10 +25,10 @@ from typing import Any
 
 import av
 import structlog
-from aiortc.codecs.h264 import H264Encoder
 from av.video.reformatter import VideoReformatter
 
 from edge_agent.media.child import spawn_child
+from edge_agent.media.compat.aiortc import h264_payloads
 from edge_agent.media.config import Rung, read_passphrase
 from edge_agent.media.ingest import UdpFeed, bind_udp, now_ms, wait_for_data
 from edge_agent.media.srt import SrtListener
@@ -93,7 +93,7 @@ class Ladder:
         out = []
         for pkt in enc.encode(scaled):
             data = bytes(pkt)
-            payloads = H264Encoder._packetize(H264Encoder._split_bitstream(data))
+            payloads = h264_payloads(data)
             out.append((i, bool(pkt.is_keyframe), payloads, len(data)))
         return out
 
