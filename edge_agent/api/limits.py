@@ -6,6 +6,8 @@ from typing import Any
 
 import orjson
 
+from edge_agent.app.cashier import MAX_KYC_DOCUMENT
+
 Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -17,8 +19,8 @@ class BodyTooLarge(Exception):
 
 
 # Identity documents are images: the one route allowed more than the default body limit, and
-# the same figure the KYC handler enforces.
-KYC_MAX_BYTES = 1_000_000
+# the same figure the cashier enforces.
+KYC_MAX_BYTES = MAX_KYC_DOCUMENT
 
 
 class BodyLimit:

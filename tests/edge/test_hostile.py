@@ -238,3 +238,60 @@ async def test_websocket_binary_frames_and_list_table_ids_get_an_error(casino, l
         await ws.send(json.dumps({"type": "ping", "t": 1}))
         while (m := json.loads(await ws.recv()))["type"] != "pong":
             pass
+
+
+# --- settlement never freezes a table -------------------------------------------------------------
+
+def _break_settlement(monkeypatch):
+    from edge_agent.domain import games
+
+    game = games.get("roulette")
+
+    def boom(*a, **k):
+        raise RuntimeError("paytable lookup failed")
+    monkeypatch.setattr(game, "settle", boom)
+
+
+async def test_a_settlement_that_raises_voids_the_round_and_the_table_keeps_serving(casino, client, monkeypatch,
+                                                                                      tmp_path):
+    psn = await _ready(casino)
+    await casino.bet(psn, "roulette-1", "red", 500)
+    before = casino.state.cash(psn)
+    _break_settlement(monkeypatch)
+    e = await casino.settle_round("roulette-1")
+    assert e["kind"] == "round.voided" and e["data"]["reason"] == "settlement_failed: RuntimeError"
+    assert casino.state.cash(psn) == before + 500  # the stake came back
+    assert casino.state.tables["roulette-1"].round is None
+    monkeypatch.undo()
+    casino.open_round("roulette-1")  # the table goes on
+    r = await client.post("/v1/bets", json={"table_id": "roulette-1", "spot": "red", "amount": 500}, headers=AUTH)
+    assert r.status_code == 201
+    assert (await casino.settle_round("roulette-1"))["kind"] == "round.settled"
+    _verify_cli(casino, tmp_path / "b")
+
+
+async def test_a_closed_round_that_cannot_settle_does_not_stop_a_restart(tmp_path, monkeypatch):
+    from edge_agent.casino import Casino
+    from tests.edge.conftest import edge_config
+
+    c = Casino(edge_config(tmp_path))
+    await c.start(run_tables=False)
+    psn = c.ensure_player("alice")
+    await fund(c, psn, 10_000)
+    c.open_round("roulette-1")
+    await c.bet(psn, "roulette-1", "black", 700)
+    c.close_round("roulette-1")
+    await c.store.durable(c.store.seq)
+    c.close()  # a crash: the round stays closed, unsettled, in the journal
+    _break_settlement(monkeypatch)
+    c2 = Casino(edge_config(tmp_path))
+    await c2.start(run_tables=False)  # recovery voids the round instead of refusing to start
+    voided = [e for e in c2.store.read(1, c2.store.seq) if e["kind"] == "round.voided"]
+    assert voided and voided[-1]["data"]["reason"].startswith("settlement_failed")
+    assert c2.state.cash(psn) == 10_000
+    monkeypatch.undo()
+    c2.open_round("roulette-1")
+    await c2.bet(psn, "roulette-1", "red", 100)
+    await c2.stop()  # and stops cleanly (what SIGTERM runs)
+    c2.close()
+    _verify_cli(c2, tmp_path / "b")
