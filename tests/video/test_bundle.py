@@ -19,7 +19,7 @@ async def recorded_journal(tmp_path: Path, rounds: int, retention_days: float = 
     c = Casino(edge_config(tmp_path))
     await c.start(run_tables=False)
     svc = EvidenceService(VideoConfig(dir=tmp_path / "video", retention_days=retention_days),
-                          media_config("roulette-1"), c._append, c.store.query)
+                          media_config("roulette-1"), c.engine.record, c.store.query)
     cam = Camera()
     videos = []
     for _ in range(rounds):
