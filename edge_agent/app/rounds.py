@@ -230,7 +230,7 @@ class RoundScheduler:
         try:
             outcome = games.get(r.game).settle(r, self._seeds.seed(r),
                                                fairness.client_seed(r.client_seed_bets())).outcome
-        except Exception:  # no outcome to deal: _settle_or_void voids the round with the reason
+        except Exception:  # noqa: BLE001 - no outcome to deal: _settle_or_void voids the round with the reason
             return False
         reason = await self.witness.reveal(r.table_id, r.chain_id, r.n, r.game, outcome)
         await self.witness.ending(r.table_id, r.chain_id, r.n)
