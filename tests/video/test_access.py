@@ -146,3 +146,23 @@ def test_the_cloud_gets_the_round_video_entry_and_nothing_of_the_clip():
             "container": "mp4", "rung": "360p"}
     assert strict.apply("round.video", data) == (data, [])
     assert set(data) == {"table_id", "chain_id", "n", "sha256", "bytes", "start_ts", "end_ts", "container", "rung"}
+
+
+async def test_regulator_export_zip_with_video_verifies(served, tmp_path):
+    import io
+    import zipfile
+
+    from contract.bundle import verify_bundle
+
+    base, _c, videos = served
+    async with httpx.AsyncClient(base_url=base) as http:
+        z = await http.get("/regulator/api/export", params={"with_video": "1"},
+                           headers={"Authorization": f"Bearer {token()}"})
+    assert z.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(z.content)) as zf:
+        names = zf.namelist()
+        zf.extractall(tmp_path / "unzipped")
+    folder = next((tmp_path / "unzipped").iterdir())
+    assert sum(n.endswith(".mp4") for n in names) == len(videos)
+    report = verify_bundle(folder)
+    assert report.ok, report.problems
