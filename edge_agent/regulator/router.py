@@ -250,15 +250,20 @@ def regulator_router(casino: Any, token_public_key_pem: str | None) -> APIRouter
     async def export_data(ctx: Ctx) -> Response:
         a, b = ctx.int_param("from_seq", None, lo=1), ctx.int_param("to_seq", None, lo=1)
         ta, tb = ctx.int_param("from_ts"), ctx.int_param("to_ts")
+        with_video = ctx.int_param("with_video", 0, lo=0, hi=1) == 1 and getattr(casino, "evidence", None) is not None
         tmp = Path(tempfile.mkdtemp(prefix="regexport-"))
 
         def build() -> tuple[Path, Any]:
             name = f"export-{cfg.edge_id}"
             m = export_bundle(db_path, tmp / name, edge_id=cfg.edge_id, jurisdiction=cfg.jurisdiction,
                               from_seq=a, to_seq=b, from_ts=ta, to_ts=tb)
+            if with_video:  # the clips of the bundle's rounds (video/, listed in the manifest)
+                from edge_agent.evidence.export import add_videos
+
+                m = add_videos(tmp / name, casino.evidence.library.root)
             z = tmp / f"{name}-{m.from_seq}-{m.to_seq}.zip"
             with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
-                for f in ("journal.jsonl", "manifest.json"):
+                for f in ("journal.jsonl", "manifest.json", *[f"video/{v}" for v in getattr(m, "videos", None) or {}]):
                     zf.write(tmp / name / f, f"{name}-{m.from_seq}-{m.to_seq}/{f}")
             return z, m
 
@@ -320,7 +325,7 @@ def regulator_router(casino: Any, token_public_key_pem: str | None) -> APIRouter
           query="from_seq:integer to_seq:integer kind limit:integer")
     route(f"{api}/access-log", access_data, summary="Every regulator query made at this edge", query="limit:integer")
     route(f"{api}/export", export_data, summary="Export bundle (CONTRACT section 5) as a zip",
-          query="from_seq:integer to_seq:integer from_ts:integer to_ts:integer")
+          query="from_seq:integer to_seq:integer from_ts:integer to_ts:integer with_video:integer")
     route(f"{api}/merkle/inclusion", inclusion_data,
           summary="RFC 6962 inclusion proof of entry `seq` in the journal tree of `size` entries",
           query="seq:integer size:integer")
