@@ -9,6 +9,7 @@ from __future__ import annotations
 from contract import blackjack as BJ
 from contract import journal as J
 from contract import sync as S
+from contract.video import ROUND_VIDEO  # CONTRACT section 2: a round's clip
 
 # The edge's own kinds (state it replays; the cloud stores them, reads few).
 PLAYER_REGISTERED = "player.registered"     # player, jurisdiction
@@ -21,7 +22,6 @@ TABLE_STATUS = "table.status"               # table_id, enabled, reason, by
 TABLE_FEED = "table.feed"                   # table_id, live, reason
 REGULATOR_QUERY = "regulator.query"         # regulator, jurisdiction, route, params, status
 # Round video evidence (CONTRACT section 2 has `round.video`) and the camera's check of a reveal.
-ROUND_VIDEO = "round.video"          # table_id, chain_id, n, sha256, bytes, start_ts, end_ts, container, rung
 VIDEO_FAILED = "video.failed"        # table_id, chain_id, n, reason: the round has no clip
 VIDEO_RECOVERED = "video.recovered"  # table_id, chain_id, n, action: finished | discarded, reason
 VIDEO_DELETED = "video.deleted"      # table_id, chain_id, n, sha256, reason: the clip is gone, its hash is not

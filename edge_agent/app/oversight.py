@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.bounds import is_int64
 from contract.kinds import REGULATOR_QUERY
 from edge_agent.app.engine import Engine
 
 
 def _clean(v: Any) -> Any:
-    if isinstance(v, bool) or v is None or isinstance(v, int):
+    if isinstance(v, bool) or v is None or is_int64(v):  # a bigger int becomes text, never a float
         return v
     if isinstance(v, float):
         return str(v)  # the journal holds no floats
