@@ -29,7 +29,7 @@ from fastapi import APIRouter, Request
 from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from contract import tokens
+from contract import aml, tokens
 from edge_agent.audit import checkpoints as CP
 from edge_agent.audit.export import export_bundle
 from edge_agent.domain.errors import DomainError
@@ -223,7 +223,8 @@ def regulator_router(casino: Any, token_public_key_pem: str | None) -> APIRouter
         return {"changes": await in_db(lambda c: Q.config_changes(c, limit=limit))}
 
     async def aml_data(ctx: Ctx) -> dict[str, Any]:
-        return {"cdd_threshold": Q.CDD_THRESHOLD, "flags": await in_db(Q.aml)}
+        return {"cdd_threshold": aml.cdd_threshold(cfg.currency), "currency": cfg.currency,
+                "flags": await in_db(Q.aml)}
 
     async def access_data(ctx: Ctx) -> dict[str, Any]:
         limit = ctx.int_param("limit", 200, lo=1, hi=Q.MAX_LIMIT)
