@@ -13,7 +13,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from contract import aml, fairness
+from contract import aml as AML
+from contract import fairness
 from contract import journal as J
 from contract import sync as S
 from edge_agent.domain import games
@@ -21,7 +22,7 @@ from edge_agent.domain import rounds as R
 from edge_agent.domain import state as ST
 
 # AMLD4 art. 11(d): customer due diligence at EUR 2,000 in one or linked operations.
-CDD_WINDOW_MS = aml.CDD_WINDOW_S * 1000
+CDD_WINDOW_MS = AML.CDD_WINDOW_S * 1000
 PLAYER_KINDS = (ST.PLAYER_REGISTERED, ST.PLAYER_SETTINGS, ST.SESSION_STARTED, ST.SESSION_ENDED,
                 ST.LIMITS_CHANGED, S.PLAYER_EXCLUDED, S.DEPOSIT_REQUESTED, S.DEPOSIT_CREDITED,
                 S.DEPOSIT_REFUSED, S.DEPOSIT_DECLINED, S.WITHDRAWAL_REQUESTED, S.WITHDRAWAL_PAID, S.WITHDRAWAL_RELEASED,
@@ -289,7 +290,7 @@ def aml_flags_for(history: list[dict[str, Any]], kyc_status: str) -> list[dict[s
         if e["kind"] != S.DEPOSIT_CREDITED:
             continue
         currency = e["data"].get("currency", "")
-        threshold = aml.cdd_threshold(currency)
+        threshold = AML.cdd_threshold(currency)
         if threshold is None:
             continue
         linked = [w for w in window.get(currency, []) if w[0] > e["ts"] - CDD_WINDOW_MS]
