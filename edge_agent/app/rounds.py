@@ -106,6 +106,8 @@ class RoundScheduler:
         self._wakeup: dict[str, asyncio.Event] = {}
         self._playing: dict[str, games.PlayPhase] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        # Round video and the camera check of reveals (edge_agent/evidence/hooks.py); None: off.
+        self.witness: Any = None
 
     # --- start-up and shutdown ----------------------------------------------------------------
 
@@ -176,6 +178,8 @@ class RoundScheduler:
             "rules_version": r.rules_version, "closes_ts": closes, "commitment": chain.commitment,
             "chain_length": chain.length,
         })
+        if self.witness is not None:
+            self.witness.opened(table_id, r.chain_id, r.n)
         return r
 
     def close_round(self, table_id: str) -> None:
@@ -205,12 +209,27 @@ class RoundScheduler:
                 self._playing.pop(table_id, None)
             if t.round is not r:
                 return None
+        if self.witness is not None and await self._witnessed_void(t, r):
+            return None
         e, bets = self._settle(t)
         await self.engine.durable(e)  # the seed is public only once the settlement is on disk
         d = e["data"]
         t.last_result = {"n": d["n"], "outcome": d["outcome"], "chain_id": d["chain_id"]}
         self._notices.settled(e, bets)
         return e
+
+    async def _witnessed_void(self, t: ST.Table, r: ST.Round) -> bool:
+        """The dealer deals the outcome and the camera must show it; the round's clip is journaled
+        (`round.video`) before its end. True when the round was voided (`dealer_error`) or ended."""
+        outcome = games.get(r.game).settle(r, self._seeds.seed(r), fairness.client_seed(r.client_seed_bets())).outcome
+        reason = await self.witness.reveal(r.table_id, r.chain_id, r.n, r.game, outcome)
+        await self.witness.ending(r.table_id, r.chain_id, r.n)
+        if t.round is not r:
+            return True
+        if reason is not None:
+            await self.engine.durable(self.void(t, reason))
+            return True
+        return False
 
     def _settle(self, t: ST.Table) -> tuple[dict[str, Any], list[ST.Bet]]:
         r = t.round
@@ -237,6 +256,8 @@ class RoundScheduler:
         })
         self._notices.voided(e, bets)
         self.wake(t.spec.table_id)
+        if self.witness is not None:
+            self.witness.ended_early(r.table_id, r.chain_id, r.n)  # a voided round keeps its clip
         return e
 
     async def act(self, psn: str, table_id: Any, action: Mapping[str, Any]) -> dict[str, Any]:
