@@ -37,15 +37,10 @@ from edge_agent.evidence.routes import clip_info, regulator_clip
 from edge_agent.regulator import html as H
 from edge_agent.regulator import queries as Q
 from edge_agent.regulator.access import AccessDenied, authorize, journal_query
+from edge_agent.regulator.errors import RegError
 
 COOKIE = "regulator_token"
 log = structlog.get_logger("regulator")
-
-
-class RegError(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 def _error(status: int, code: str, message: str, html: bool = False) -> Response:
