@@ -37,7 +37,7 @@ class TableFeed(_Strict):
         return None if self.srt_passphrase_file is None else read_passphrase(self.srt_passphrase_file)
 
 
-def read_passphrase(path: Path) -> str:
+def read_passphrase(path: Path | str) -> str:
     """The passphrase in `path`; refused unless the file is the owner's only (mode 0600 or 0400)."""
     try:
         st = os.stat(path)
@@ -46,7 +46,7 @@ def read_passphrase(path: Path) -> str:
     if not stat.S_ISREG(st.st_mode) or st.st_mode & 0o077:
         raise ValueError(f"srt_passphrase_file {path} must be a regular file of mode 0600 "
                          f"(is {stat.filemode(st.st_mode)})")
-    text = path.read_text(encoding="utf-8").strip()
+    text = Path(path).read_text(encoding="utf-8").strip()
     if not 10 <= len(text) <= 79:
         raise ValueError(f"srt_passphrase_file {path}: the passphrase must be 10 to 79 characters")
     if any(c in text for c in "&?=#\n\r") or not text.isprintable():

@@ -6,6 +6,8 @@ messages over a pipe:
   ("down", reason)              the feed stopped (silence, or the stream ended)
   ("v", rung, pts90k, key, [rtp payloads], encoded_bytes)
   ("a", pts48k, opus_payload)
+  ("refused", reason, peer)      an SRT caller was refused (no/wrong passphrase, stream id, ...)
+  ("caller", peer)              an SRT caller was accepted
   ("lat", capture_to_decoded_ms, encode_ms)   about once a second, when the picture carries a
                                              capture timestamp (the studio's does)
 The parent may send ("keyframe",) (PLI from a viewer: IDR on every rung, so rungs stay aligned)
@@ -27,8 +29,9 @@ from aiortc.codecs.h264 import H264Encoder
 from av.video.reformatter import VideoReformatter
 
 from edge_agent.media.child import spawn_child
-from edge_agent.media.config import Rung
-from edge_agent.media.ingest import SrtListener, UdpFeed, bind_udp, now_ms, wait_for_data
+from edge_agent.media.config import Rung, read_passphrase
+from edge_agent.media.ingest import UdpFeed, bind_udp, now_ms, wait_for_data
+from edge_agent.media.srt import SrtListener
 from edge_agent.media.timestamp import read_capture_ts
 
 log = structlog.get_logger(__name__)
@@ -113,18 +116,25 @@ class Ladder:
 
 
 def run(table_id: str, srt_port: int, latency_ms: int, rungs: list[dict[str, Any]], fps: int,
-        keyint: int, feed_timeout_ms: int, audio: bool, srt_bind: str, conn: Connection) -> None:
-    """Child-process main."""
+        keyint: int, feed_timeout_ms: int, audio: bool, srt_bind: str, link: dict[str, Any],
+        conn: Connection) -> None:
+    """Child-process main. `link`: the studio link's `passphrase_file` and `streamid` (or None)."""
     ladder_rungs = [Rung(**r) for r in rungs]
     sock, udp_port = bind_udp()
-    listener = SrtListener(srt_port, latency_ms, udp_port, srt_bind)
-    stop = threading.Event()
-    ladder_ref: list[Ladder | None] = [None]
     send_lock = threading.Lock()
 
     def send(msg: tuple[Any, ...]) -> None:
         with send_lock:
             conn.send(msg)
+
+    pw_file = link.get("passphrase_file")
+    listener = SrtListener(srt_port, latency_ms, udp_port, srt_bind,
+                           passphrase=read_passphrase(pw_file) if pw_file else None,
+                           streamid=link.get("streamid"),
+                           on_reject=lambda reason, peer: send(("refused", reason, peer)),
+                           on_accept=lambda peer: send(("caller", peer)))
+    stop = threading.Event()
+    ladder_ref: list[Ladder | None] = [None]
 
     def control() -> None:
         while not stop.is_set():
@@ -213,10 +223,11 @@ class TranscoderProcess:
 
     def __init__(self, table_id: str, srt_port: int, latency_ms: int, rungs: list[Rung], fps: int,
                  keyint: int, feed_timeout_ms: int, audio: bool, srt_bind: str,
-                 on_message: Callable[[tuple[Any, ...]], None]) -> None:
+                 on_message: Callable[[tuple[Any, ...]], None], link: dict[str, Any] | None = None) -> None:
         self.table_id = table_id
+        # The passphrase travels as its file's path: the child reads it, nothing else holds it.
         self._args = (table_id, srt_port, latency_ms, [r.model_dump() for r in rungs], fps, keyint,
-                      feed_timeout_ms, audio, srt_bind)
+                      feed_timeout_ms, audio, srt_bind, link or {})
         self._on_message = on_message
         self._proc: Any = None
         self._conn: Connection | None = None
