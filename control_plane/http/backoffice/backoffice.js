@@ -279,8 +279,7 @@
       if (who.role !== "operator") throw new ApiError(403, "forbidden", `a ${who.role} token cannot use the back office`);
       state.who = who;
     } catch (e) {
-      state.token = null;
-      $("login-error").textContent = `${e.code}: ${e.message}`;
+      signOut(`${e.code}: ${e.message}`);
       return;
     }
     sessionStorage.setItem(TOKEN_KEY, state.token);
@@ -299,10 +298,21 @@
     clearInterval(state.timer);
     sessionStorage.removeItem(TOKEN_KEY);
     state.token = state.who = null;
+    state.drafts.clear();
     $("tabs").hidden = $("who").hidden = true;
     for (const name of Object.keys(LOADERS)) $(`panel-${name}`).hidden = true;
     $("login").hidden = false;
     $("login-error").textContent = message;
+  }
+
+  // A token handed over in the fragment (never sent to a server) is taken and wiped from the URL.
+  function tokenFromFragment() {
+    const m = location.hash.match(/(?:^#|&)token=([^&]+)/);
+    if (!m) return false;
+    history.replaceState(null, "", location.pathname);
+    clearInterval(state.timer);
+    signIn(decodeURIComponent(m[1]));
+    return true;
   }
 
   document.addEventListener("DOMContentLoaded", () => {
@@ -311,11 +321,9 @@
     $("wd-status").addEventListener("change", refresh);
     $("signout").addEventListener("click", () => signOut());
     $("login-form").addEventListener("submit", (ev) => { ev.preventDefault(); signIn($("login-token").value); });
-    // A token handed over in the fragment (never sent to a server) is taken and wiped from the URL.
-    const m = location.hash.match(/(?:^#|&)token=([^&]+)/);
-    if (m) {
-      history.replaceState(null, "", location.pathname);
-      signIn(decodeURIComponent(m[1]));
+    window.addEventListener("hashchange", tokenFromFragment);
+    if (tokenFromFragment()) {
+      // signed in with the token the link carried
     } else if (sessionStorage.getItem(TOKEN_KEY)) {
       signIn(sessionStorage.getItem(TOKEN_KEY));
     } else {
