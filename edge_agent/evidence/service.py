@@ -99,6 +99,10 @@ class EvidenceService:
             result.table_id, result.chain_id, result.n, result.sha256, result.bytes, result.end_ts)
         return e
 
+    def recording(self, table_id: str, chain_id: str, n: int) -> bool:
+        rec = self.recorders.get(table_id)
+        return rec is not None and rec.recording(chain_id, n)
+
     def feed_lost(self, table_id: str) -> None:
         rec = self.recorders.get(table_id)
         if rec is not None:

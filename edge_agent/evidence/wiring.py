@@ -24,12 +24,12 @@ def attach(edge: Any) -> RoundEvidence:
     vc = video_config(cfg)
     evidence = check = None
     if vc is not None:
-        evidence = EvidenceService(vc, cfg.media, casino._append, casino.store.query, clock=casino.clock)
+        evidence = EvidenceService(vc, cfg.media, casino.engine.record, casino.store.query, clock=casino.clock)
         if vc.vision is not None:
             from edge_agent.vision.check import RevealCheck
 
             games = {t.table_id: t.game for t in cfg.tables}
-            check = RevealCheck(vc.vision, cfg.media, games, casino._append, casino.events.publish)
+            check = RevealCheck(vc.vision, cfg.media, games, casino.engine.record, casino.events.publish)
     hooks = RoundEvidence(evidence, check)
     if vc is not None:
         for table in edge.media.tables.values():
@@ -41,4 +41,6 @@ def attach(edge: Any) -> RoundEvidence:
         hooks.on_start = lambda: casino.store.put_setting("video.dir", str(vc.dir.resolve()))
     casino.round_evidence = hooks
     casino.evidence = evidence
+    if vc is not None:
+        casino.rounds.witness = hooks
     return hooks

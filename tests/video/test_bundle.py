@@ -19,7 +19,7 @@ async def recorded_journal(tmp_path: Path, rounds: int, retention_days: float = 
     c = Casino(edge_config(tmp_path))
     await c.start(run_tables=False)
     svc = EvidenceService(VideoConfig(dir=tmp_path / "video", retention_days=retention_days),
-                          media_config("roulette-1"), c._append, c.store.query)
+                          media_config("roulette-1"), c.engine.record, c.store.query)
     cam = Camera()
     videos = []
     for _ in range(rounds):
@@ -74,3 +74,19 @@ async def test_a_clip_past_retention_is_missing_from_the_bundle_and_its_entry_is
     assert [e["data"]["sha256"] for e in lines if e["kind"] == "round.video"] == [v["data"]["sha256"] for v in videos]
     assert sum(e["kind"] == "video.deleted" for e in lines) == 2
     assert run("verify", str(out)).exit_code == 0
+
+
+async def test_the_clip_check_printed_in_regulators_md_agrees(tmp_path):
+    import re
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "REGULATORS.md").read_text()
+    code = next(c for c in re.findall(r"```python\n(.*?)```", doc, re.DOTALL) if "def verify_clips" in c)
+    ns: dict = {}
+    exec(compile(code, "REGULATORS.md", "exec"), ns)  # noqa: S102 - our own document
+    db, vdir, videos = await recorded_journal(tmp_path, 2)
+    out = tmp_path / "bundle"
+    assert run("export", "--db", str(db), "--out", str(out), "--with-video", "--video-dir", str(vdir)).exit_code == 0
+    assert ns["verify_clips"](str(out)) == "OK clips"
+    clip = out / "video" / f"roulette-1.{videos[0]['data']['chain_id']}.1.mp4"
+    clip.write_bytes(clip.read_bytes()[:-1] + bytes([clip.read_bytes()[-1] ^ 0xFF]))
+    assert ns["verify_clips"](str(out)) == f"BAD seq {videos[0]['seq']}: video/{clip.name} does not match its round.video hash"

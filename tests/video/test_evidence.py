@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import errno
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -106,7 +109,27 @@ async def test_disk_full_mid_round_fails_the_clip_not_the_round(tmp_path, store,
     assert list((tmp_path / "video" / "roulette-1").iterdir()) == []   # nothing half-written kept
 
 
-async def test_crash_mid_clip_is_finished_at_restart(tmp_path, store):
+def test_a_process_killed_mid_clip_leaves_a_clip_that_is_finished_at_restart(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "tests.video.crash_child", str(tmp_path), "23"],
+                         check=False, capture_output=True, text=True, timeout=60)
+    assert out.returncode == -signal.SIGKILL and "RECORDED" in out.stdout, out.stderr
+    store = JournalStore(tmp_path / "journal.db")
+    try:
+        restarted = service(tmp_path, store)
+        kinds = [e["kind"] for e in restarted.recover()]
+        assert kinds == [K.ROUND_VIDEO, K.VIDEO_RECOVERED]
+        [video] = entries(store, K.ROUND_VIDEO)
+        [recovered] = entries(store, K.VIDEO_RECOVERED)
+    finally:
+        store.close()
+    assert recovered["data"]["action"] == "finished"
+    path = tmp_path / "video" / "roulette-1" / "roulette-1.c1.1.mp4"
+    assert (video["data"]["sha256"], video["data"]["bytes"]) == sha256_file(path)
+    with av.open(str(path)) as c:
+        assert len(list(c.decode(video=0))) == 23   # every frame written before the kill
+
+
+async def test_crash_mid_clip_with_a_torn_last_frame_is_finished_at_restart(tmp_path, store):
     svc = service(tmp_path, store)
     cam = Camera()
     svc.round_opened("roulette-1", "c1", 1)
