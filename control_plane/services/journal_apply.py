@@ -24,6 +24,7 @@ from control_plane.domain import deposit as dep
 from control_plane.domain import kyc as kyc_rules
 from control_plane.domain import withdrawal as wd
 from control_plane.metrics import Metrics
+from control_plane.services import tables
 from control_plane.services.audit import raise_flag
 
 Outcome = Literal["applied", "duplicate", "fork", "tampered"]
@@ -223,6 +224,8 @@ class JournalApplier:
                 r.commands += self._exclude_everywhere(c, edge_id, e)
             elif e.kind == S.KYC_REQUESTED:
                 r.work, r.commands = self._kyc_requested(c, edge_id, d)
+            elif e.kind in tables.KINDS:
+                tables.project(c, edge_id, e.seq, e.kind, d)
         except (KeyError, TypeError, ValueError) as exc:
             raise_flag(c, self.metrics, edge_id, "malformed", e.seq, f"{e.kind}: {exc!r}")
 
