@@ -84,7 +84,23 @@ def check_chain(
     return None
 
 
+RECORD_SEPARATOR = "\n"
+
+
+def split_records(text: str) -> list[str]:
+    r"""The records of a journal.jsonl: split on "\n" (0x0A) alone (CONTRACT section 5).
+
+    Never `str.splitlines()`: canonical JSON escapes control characters but leaves U+0085,
+    U+2028 and U+2029 as they are, and splitlines would cut an entry holding one in two.
+    Only the empty tail after the last "\n" is dropped.
+    """
+    records = text.split(RECORD_SEPARATOR)
+    if records and records[-1] == "":
+        records.pop()
+    return records
+
+
 def parse_jsonl(text: str) -> Iterator[dict[str, Any]]:
-    for raw in text.splitlines():
+    for raw in split_records(text):
         if raw.strip():
             yield json.loads(raw)

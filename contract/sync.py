@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from contract.bounds import Int64, Money, Seq
+
 JOURNAL_STREAM = "CASINO_JOURNAL"
 COMMAND_STREAM = "CASINO_COMMANDS"
 CHECKPOINT_STREAM = "CASINO_CHECKPOINTS"
@@ -53,8 +55,8 @@ class SyncedEntry(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
-    seq: int
-    ts: int
+    seq: Seq
+    ts: Int64
     kind: str
     data: dict[str, Any]
     prev: str
@@ -67,7 +69,7 @@ class SyncedEntry(BaseModel):
 class _Cmd(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str  # unique per command; the edge applies each id once
-    ts: int  # Unix ms when the cloud issued it
+    ts: Int64  # Unix ms when the cloud issued it
 
 
 class KycResult(_Cmd):
@@ -81,7 +83,7 @@ class DepositCredit(_Cmd):
     type: Literal["deposit.credit"] = "deposit.credit"
     deposit_id: str
     player: str
-    amount: int = Field(gt=0)
+    amount: Money
     currency: str
 
 
@@ -91,7 +93,7 @@ class DepositDeclined(_Cmd):
     type: Literal["deposit.declined"] = "deposit.declined"
     deposit_id: str
     player: str
-    amount: int = Field(gt=0)
+    amount: Money
     reason: str
 
 
@@ -108,7 +110,7 @@ class PayoutResult(_Cmd):
 class PlayerExclude(_Cmd):
     type: Literal["player.exclude"] = "player.exclude"
     player: str
-    until_ts: int  # Unix ms
+    until_ts: Int64  # Unix ms
     origin_edge: str
     reason: str = "self_exclusion"
 

@@ -28,7 +28,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from contract import journal as J
+from contract.bounds import first_unbounded
 from contract.canonical import canonical_json_fast
 from edge_agent.app.ports import (
     ChainSecret,
@@ -88,7 +91,18 @@ def _row_entry(row: tuple[int, int, str, str, str, str]) -> dict[str, Any]:
 
 
 def _dumps(obj: Any) -> str:
-    return canonical_json_fast(obj).decode("utf-8")
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        # The last guard: an integer SQLite and the exports cannot hold never reaches the
+        # journal (the boundaries refuse it first; this refuses it before anything changes).
+        if first_unbounded(obj) is not None:
+            raise DomainError("value_out_of_range", "an integer outside signed 64 bits cannot be journaled", 422) \
+                from None
+        try:
+            return canonical_json_fast(obj).decode("utf-8")
+        except UnicodeEncodeError:
+            raise DomainError("invalid_text", "text must be valid Unicode (no lone surrogates)", 422) from None
 
 
 class JournalFailed(RuntimeError):

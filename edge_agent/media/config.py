@@ -80,7 +80,9 @@ def default_ladder() -> list[Rung]:
 class MediaConfig(_Strict):
     tables: list[TableFeed] = Field(default_factory=list)
     ladder: list[Rung] = Field(default_factory=default_ladder)
-    fps: int = 25
+    # The ladder's output frame rate (what players get: 25 or 50); a studio's other rates are
+    # converted (transcode.OutputClock).
+    fps: int = Field(25, ge=1, le=60)
     keyframe_interval_s: float = 1.0
     # Addresses put in ICE host candidates; empty = every non-loopback interface (aioice default).
     announce_addresses: list[str] = Field(default_factory=list)

@@ -3,9 +3,9 @@
 `srt-live-transmit` as a listener cannot require a stream id and reports refused callers only
 in its log, so the edge runs libsrt's listener in the transcoder process: a passphrase (AES-256:
 a caller must use `pbkeylen` 32; libsrt refuses an unencrypted or wrongly keyed caller), an
-optional stream id checked in the listen callback, and one connected studio at a time. Each
+optional stream id checked in the listen callback, and one connected studio at a time (a newly accepted one replaces it). Each
 refused caller is reported with a reason (`no_passphrase`, `bad_passphrase`, `weak_key`,
-`bad_streamid`, `busy`) and never reaches the demuxer, so it never makes the table live.
+`bad_streamid`) and never reaches the demuxer, so it never makes the table live.
 The passphrase is handed to libsrt only; it is never logged (libsrt's warnings do not carry it).
 Payloads go to a loopback UDP port, as srt-live-transmit's did (edge_agent.media.ingest).
 """
@@ -114,7 +114,7 @@ def _get_int(sock: int, opt: int) -> int:
 
 
 class SrtListener:
-    """One table's SRT listener thread: accepts one studio at a time, relays its payloads to
+    """One table's SRT listener: accepts one studio at a time, relays its payloads to
     127.0.0.1:`udp_out`. `on_reject(reason, peer)` is called (any thread) for each refused caller."""
 
     def __init__(self, port: int, latency_ms: int, udp_out: int, bind: str = "0.0.0.0", *,
@@ -163,15 +163,11 @@ class SrtListener:
                  streamid_required=self._streamid is not None)
 
     def _check(self, _opaque: int, ns: int, _hsversion: int, peeraddr: int | None, streamid: bytes | None) -> int:
-        """libsrt's listen callback, before the crypto check: stream id and one studio at a time."""
+        """libsrt's listen callback, before the crypto check: the stream id."""
         peer = _peer(peeraddr)
         if self._streamid is not None and (streamid or b"").decode("utf-8", "replace") != self._streamid:
             _lib.srt_setrejectreason(ns, SRT_REJX_FORBIDDEN)
             self.reject("bad_streamid", peer)
-            return -1
-        if self._conn >= 0:
-            _lib.srt_setrejectreason(ns, SRT_REJX_FORBIDDEN)
-            self.reject("busy", peer)
             return -1
         with _lock:
             _pending[ns] = (self, peer)
@@ -183,39 +179,47 @@ class SrtListener:
             self._on_reject(reason, peer)
 
     def _serve(self) -> None:
+        """Accept loop. A newly accepted studio (it passed the passphrase and stream id) replaces
+        the connected one: a studio that restarts must not wait for its old link to time out."""
+        while not self._stop.is_set():
+            addr, alen = ctypes.create_string_buffer(128), ctypes.c_int(128)
+            c = _lib.srt_accept(self._sock, addr, ctypes.byref(alen))
+            if c < 0:
+                return  # listener closed (stop) or broken: ensure_running reopens it
+            peer = _peer(ctypes.addressof(addr))
+            with _lock:
+                for k in [k for k, (lst, _) in _pending.items() if lst is self]:
+                    del _pending[k]
+            if self._passphrase is not None and _get_int(c, SRTO_PBKEYLEN) != 32:
+                _lib.srt_close(c)
+                self.reject("weak_key", peer)
+                continue
+            old, self._conn = self._conn, c
+            if old >= 0:
+                log.info("srt.caller_replaced", port=self.port)
+                _lib.srt_close(old)
+            if self._on_accept is not None:
+                self._on_accept(peer)
+            threading.Thread(target=self._relay, args=(c, peer), name=f"srt-{self.port}-rx", daemon=True).start()
+
+    def _relay(self, c: int, peer: str) -> None:
         out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         dst = ("127.0.0.1", self.udp_out)
         buf = ctypes.create_string_buffer(MAX_PAYLOAD)
         try:
-            while not self._stop.is_set():
-                addr, alen = ctypes.create_string_buffer(128), ctypes.c_int(128)
-                c = _lib.srt_accept(self._sock, addr, ctypes.byref(alen))
-                if c < 0:
-                    return  # listener closed (stop) or broken: ensure_running reopens it
-                peer = _peer(ctypes.addressof(addr))
-                with _lock:
-                    for k in [k for k, (lst, _) in _pending.items() if lst is self]:
-                        del _pending[k]
-                if self._passphrase is not None and _get_int(c, SRTO_PBKEYLEN) != 32:
-                    _lib.srt_close(c)
-                    self.reject("weak_key", peer)
-                    continue
-                self._conn = c
-                if self._on_accept is not None:
-                    self._on_accept(peer)
-                try:
-                    while not self._stop.is_set():
-                        n = _lib.srt_recvmsg(c, buf, MAX_PAYLOAD)
-                        if n <= 0:
-                            log.info("srt.caller_gone", port=self.port, peer=peer,
-                                     error=_lib.srt_getlasterror_str().decode())
-                            break
-                        out.sendto(buf.raw[:n], dst)
-                finally:
-                    self._conn = -1
-                    _lib.srt_close(c)
+            while not self._stop.is_set() and self._conn == c:
+                n = _lib.srt_recvmsg(c, buf, MAX_PAYLOAD)
+                if n <= 0:
+                    log.info("srt.caller_gone", port=self.port, peer=peer,
+                             error=_lib.srt_getlasterror_str().decode())
+                    break
+                if self._conn == c:
+                    out.sendto(buf.raw[:n], dst)
         finally:
             out.close()
+            if self._conn == c:
+                self._conn = -1
+                _lib.srt_close(c)
 
     def stop(self) -> None:
         self._stop.set()

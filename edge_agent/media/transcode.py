@@ -115,6 +115,28 @@ class Ladder:
         return list(self.encode_iter(frame, pts90))
 
 
+class OutputClock:
+    """The ladder's frame rate, whatever the studio sends: each decoded picture is sent for every
+    output slot (1/fps apart) it is the latest picture for. 50 fps in and 25 out drops every other
+    picture; 30 -> 25 drops one in six; 24 -> 25 repeats one a second. A jump of more than a
+    second (a new feed, a stall) restarts the slots at that picture."""
+
+    def __init__(self, fps: int) -> None:
+        self.step = 1.0 / fps
+        self._next: float | None = None
+
+    def slots(self, t: float) -> list[float]:
+        nxt = self._next
+        if nxt is None or abs(t - nxt) > 1.0:
+            nxt = t
+        out = []
+        while nxt <= t + self.step / 2:
+            out.append(nxt)
+            nxt += self.step
+        self._next = nxt
+        return out
+
+
 def run(table_id: str, srt_port: int, latency_ms: int, rungs: list[dict[str, Any]], fps: int,
         keyint: int, feed_timeout_ms: int, audio: bool, srt_bind: str, link: dict[str, Any],
         conn: Connection) -> None:
@@ -171,6 +193,7 @@ def run(table_id: str, srt_port: int, latency_ms: int, rungs: list[dict[str, Any
             v_off: float | None = None
             a_next: int | None = None
             frames_seen = 0
+            clock = OutputClock(fps)
             try:
                 streams = [s for s in container.streams if s.type in ("video", "audio")]
                 for packet in container.demux(streams):
@@ -186,19 +209,20 @@ def run(table_id: str, srt_port: int, latency_ms: int, rungs: list[dict[str, Any
                             t = frame.time if frame.time is not None else 0.0
                             if v_off is None:
                                 v_off = (time.monotonic() - clock_origin) - t
-                            pts90 = int((t + v_off) * VIDEO_CLOCK)
-                            frames_seen += 1
-                            probe = frames_seen % fps == 0
-                            if probe:
-                                captured = read_capture_ts(frame)
-                                decoded_ms, t_enc = now_ms(), time.perf_counter()
-                            for rung, key, payloads, size in ladder.encode_iter(frame, pts90):
-                                send(("v", rung, pts90, key, payloads, size))
-                                if not up and key:
-                                    up = True
-                                    send(("up",))
-                            if probe and captured is not None:
-                                send(("lat", decoded_ms - captured, (time.perf_counter() - t_enc) * 1000))
+                            for slot in clock.slots(t):
+                                pts90 = int((slot + v_off) * VIDEO_CLOCK)
+                                frames_seen += 1
+                                probe = frames_seen % fps == 0
+                                if probe:
+                                    captured = read_capture_ts(frame)
+                                    decoded_ms, t_enc = now_ms(), time.perf_counter()
+                                for rung, key, payloads, size in ladder.encode_iter(frame, pts90):
+                                    send(("v", rung, pts90, key, payloads, size))
+                                    if not up and key:
+                                        up = True
+                                        send(("up",))
+                                if probe and captured is not None:
+                                    send(("lat", decoded_ms - captured, (time.perf_counter() - t_enc) * 1000))
                         elif opus is not None and isinstance(frame, av.AudioFrame) and up:
                             if a_next is None:
                                 a_next = int((time.monotonic() - clock_origin) * AUDIO_CLOCK)

@@ -24,7 +24,9 @@ from edge_agent.config import EdgeConfig
 from edge_agent.runtime import Edge
 
 TABLES = [{"table_id": "roulette-1", "game": "roulette", "betting_window_s": 4, "reveal_s": 1},
-          {"table_id": "baccarat-1", "game": "baccarat", "betting_window_s": 4, "reveal_s": 1}]
+          {"table_id": "baccarat-1", "game": "baccarat", "betting_window_s": 4, "reveal_s": 1},
+          {"table_id": "blackjack-1", "game": "blackjack", "betting_window_s": 4, "reveal_s": 1,
+           "options": {"decision_window_s": 4}}]
 
 
 class TestEdge(Edge):

@@ -83,6 +83,8 @@ class Game(ABC):
     rules_version: ClassVar[str]
     #: journal kinds of this game's play phase, folded into `Round.play` (CONTRACT section 3)
     play_kinds: ClassVar[frozenset[str]] = frozenset()
+    #: a round whose play phase was cut short (crash, stop) is voided rather than settled
+    void_cut_short: ClassVar[bool] = False
 
     @abstractmethod
     def spots(self) -> list[str]:
