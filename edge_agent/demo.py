@@ -202,6 +202,10 @@ class Demo:
                 "start_rung": 0,
                 "announce_addresses": ["127.0.0.1"],
             },
+            # Every roulette-1 round on video (the 180p rung, kept 30 days), its reveal checked by the camera.
+            "video": {"dir": str(d / "video"), "rung": "180p", "retention_days": 30, "budget_bytes": 2 * 10**9,
+                      "vision": {"rung": "360p",
+                                 "dealers": {"roulette-1": f"udp://127.0.0.1:{self.ports.get('dealer-' + edge_id, 9101)}"}}},
         }
         (d / "edge.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         return self._part(Part(f"edge {edge_id} ({j['name']})",
@@ -222,7 +226,8 @@ class Demo:
         part = Part(f"studio {j['name']} roulette-1", [sys.executable, "-m", "edge_agent.studio", "roulette-1", srt,
                                                         "--width", "640", "--height", "360", "--latency", "40",
                                                         "--passphrase-file", str(self._srt_key(self.root / j["edge_id"])),
-                                                        "--streamid", "studio-roulette-1"],
+                                                        "--streamid", "studio-roulette-1", "--game", "roulette",
+                                                        "--dealer-port", str(self.ports.get("dealer-" + j["edge_id"], 9101))],
                     self.root / f"studio-{j['edge_id']}.log")
         return self._part(part)
 
@@ -254,6 +259,7 @@ class Demo:
         self.setup()
         for j in JURISDICTIONS:
             self.ports[f"srt-{j['edge_id']}"] = free_port(9001 + JURISDICTIONS.index(j))
+            self.ports[f"dealer-{j['edge_id']}"] = free_port(9101 + JURISDICTIONS.index(j))
         steps = len(JURISDICTIONS) * 2 + 2
         n = 0
 
