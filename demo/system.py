@@ -145,6 +145,9 @@ class Demo:
                 {"table_id": "roulette-1", "game": "roulette", "betting_window_s": 15, "reveal_s": 4,
                  "requires_feed": True},
                 {"table_id": "baccarat-1", "game": "baccarat", "betting_window_s": 12, "reveal_s": 4},
+                # Any number of players at one table: a shared deal, each player's own decisions.
+                {"table_id": "blackjack-1", "game": "blackjack", "betting_window_s": 12, "reveal_s": 4,
+                 "options": {"decision_window_s": 6}},
             ],
             "nats": {"url": self.nats_url, "user": f"edge-{edge_id}", "password": self.passwords[edge_id],
                      "heartbeat_s": 2.0},
@@ -163,10 +166,10 @@ class Demo:
                 "start_rung": 0,
                 "announce_addresses": ["127.0.0.1"],
             },
-            # Every round of the fed table kept as a clip in-country, its reveal checked by the
-            # camera against the journaled outcome (the studio deals what the edge tells it).
-            "video": {"dir": str(d / "video"), "budget_bytes": 2 * 10**9,
-                      "vision": {"dealers": {"roulette-1": f"udp://127.0.0.1:{self.ports['dealer-' + edge_id]}"}}},
+            # Every roulette-1 round on video (the 180p rung, kept 30 days), its reveal checked by the camera.
+            "video": {"dir": str(d / "video"), "rung": "180p", "retention_days": 30, "budget_bytes": 2 * 10**9,
+                      "vision": {"rung": "360p",
+                                 "dealers": {"roulette-1": f"udp://127.0.0.1:{self.ports['dealer-' + edge_id]}"}}},
         }
         (d / "edge.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         return self._part(Part(f"edge {edge_id} ({j['name']})",

@@ -121,6 +121,7 @@ async def main() -> None:
     ap.add_argument("--edge-id", default="mt-1")
     ap.add_argument("--jurisdiction", default="MT")
     ap.add_argument("--media", action="store_true", help="turn on the media path (studio + WHEP)")
+    ap.add_argument("--nats", default=None, help="sync with a control plane over this NATS server")
     a = ap.parse_args()
     tmp = Path(a.dir)
     kw: dict[str, Any] = {}
@@ -128,6 +129,8 @@ async def main() -> None:
         from tests.browser.media_support import media_config
 
         kw["media"] = media_config(tmp, [t["table_id"] for t in TABLES])
+    if a.nats:
+        kw["nats"] = {"url": a.nats, "heartbeat_s": 0.5}
     cfg = EdgeConfig(edge_id=a.edge_id, jurisdiction=a.jurisdiction, db_path=tmp / f"{a.edge_id}.db",
                      residency_key_hex="00" * 32, token_public_key_pem=Path(a.pub_key).read_text(),
                      chain_length=200, tables=TABLES, **kw)
