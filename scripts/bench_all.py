@@ -24,6 +24,7 @@ QUICK: dict[str, list[str]] = {
     "benchmarks.edge.blackjack": ["--players", "50", "--procs", "1", "--rounds", "1", "--window", "2", "--spread", "0.5"],
     "benchmarks.video.recording": ["--seconds", "8", "--round-s", "4"],
     "benchmarks.video.vision": ["--reveals", "40", "--faults", "5"],
+    "benchmarks.video.fed": ["--reveals", "10", "--studio-height", "360"],
     "benchmarks.sync.lag": ["--rate", "200", "--duration", "3", "--warmup", "1"],
     "benchmarks.sync.drain": ["--entries", "5000", "--timeout", "120"],
     "benchmarks.media.sendpath": ["--frames", "500"],
