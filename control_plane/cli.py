@@ -58,8 +58,8 @@ def serve(config: ConfigOpt) -> None:
 @app.command()
 def migrate(config: ConfigOpt) -> None:
     """Apply the database migrations and exit."""
-    from control_plane.db.engine import make_engine
-    from control_plane.db.engine import migrate as run
+    from control_plane.adapters.db.engine import make_engine
+    from control_plane.adapters.db.engine import migrate as run
 
     cfg = load_config(config)
     run(make_engine(cfg.database_url))

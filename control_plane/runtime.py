@@ -1,4 +1,5 @@
-"""Composition of the control plane: storage, services, NATS bus, background loops, HTTP app.
+"""The composition root of the control plane: storage, adapters, services, NATS bus, background
+loops and the HTTP app are built here, and only here (nothing below imports this module).
 
     cp = ControlPlane(config)          # cp.app is the FastAPI app
     await cp.start()                   # migrations, streams, consumers, loops
@@ -9,28 +10,36 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
 
 import httpx
 import structlog
-from sqlalchemy import select, update
 
 from contract import tokens
-from control_plane import keys
-from control_plane.bus import Bus
-from control_plane.checkpoints import CheckpointService
+from control_plane.adapters import keys
+from control_plane.adapters.db.engine import make_engine, migrate
+from control_plane.adapters.kyc_vendor import SimulatedKycVendor
+from control_plane.adapters.nats.bus import Bus
+from control_plane.adapters.outbox import Outbox
+from control_plane.adapters.psp import SimulatedPsp
+from control_plane.adapters.rails import SimulatedBankRail, SimulatedCryptoRail
 from control_plane.config import ControlPlaneConfig
-from control_plane.db.engine import make_engine, migrate
-from control_plane.db.models import commands
-from control_plane.journal_apply import JournalApplier
-from control_plane.kyc.service import KycService
-from control_plane.kyc.vendor import KycVendor, SimulatedKycVendor
+from control_plane.http.app import build_app
+from control_plane.http.deps import Services
 from control_plane.metrics import Metrics
-from control_plane.processor import Processor
-from control_plane.psp import PaymentProvider, SimulatedPsp
-from control_plane.rails import PayoutRail, SimulatedBankRail, SimulatedCryptoRail
-from control_plane.registry import Registry
-from control_plane.util import now_ms
+from control_plane.ports.kyc_vendor import KycVendor
+from control_plane.ports.payout_rail import PayoutRail
+from control_plane.ports.psp import PaymentProvider
+from control_plane.services.aml_flags import AmlFlags
+from control_plane.services.audit import AuditService
+from control_plane.services.checkpoints import CheckpointService
+from control_plane.services.deposits import Deposits
+from control_plane.services.high_water_mark import HighWaterMarks
+from control_plane.services.journal_apply import JournalApplier
+from control_plane.services.kyc import KycService
+from control_plane.services.processor import Processor
+from control_plane.services.registry import Registry
+from control_plane.services.reviews import Reviews
+from control_plane.services.withdrawals import Withdrawals
 
 log = structlog.get_logger("control_plane")
 
@@ -49,8 +58,6 @@ def default_rails(config: ControlPlaneConfig) -> dict[str, PayoutRail]:
 class ControlPlane:
     def __init__(self, config: ControlPlaneConfig, *, rails: Mapping[str, PayoutRail] | None = None,
                  psp: PaymentProvider | None = None, vendor: KycVendor | None = None) -> None:
-        from control_plane.app import build_app
-
         self.config = config
         self.metrics = Metrics()
         self.engine = make_engine(config.database_url)
@@ -60,13 +67,19 @@ class ControlPlane:
         self.applier = JournalApplier(self.engine, self.metrics)
         self.checkpoints = CheckpointService(self.engine, self.metrics)
         self.kyc = KycService(self.engine)
+        self.outbox = Outbox(self.engine)
         self.rails: Mapping[str, PayoutRail] = rails if rails is not None else default_rails(config)
         self.psp: PaymentProvider = psp or SimulatedPsp(config.state_path(config.psp.state_path, "psp.db"),
                                                         config.psp.decline_methods)
         self._vendor_given = vendor
         self.processor = Processor(self.engine, config, self.metrics, self.rails, self.psp, vendor, self.wake_publisher)
         self.bus: Bus | None = None
-        self.app = build_app(self)
+        self.app = build_app(Services(
+            config=config, metrics=self.metrics, signing_key=self.signing_key, public_pem=self.public_pem,
+            registry=self.registry, kyc=self.kyc, checkpoints=self.checkpoints, audit=AuditService(self.engine),
+            deposits=Deposits(self.engine), withdrawals=Withdrawals(self.engine), reviews=Reviews(self.engine),
+            aml_flags=AmlFlags(self.engine), outbox=self.outbox, nats_connected=self.nats_connected,
+            wake_processor=self.wake_processor, wake_publisher=self.wake_publisher))
         self._work = asyncio.Event()
         self._publish = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -82,8 +95,8 @@ class ControlPlane:
             self.processor.vendor = SimulatedKycVendor(self._deliver_kyc_webhook, self.config.kyc.callback_secret,
                                                        self.config.kyc.vendor_delay_s)
         if self.config.nats.url:
-            self.bus = Bus(self.config.nats, self.engine, self.metrics, self.applier, self.checkpoints,
-                           self.registry, self._on_applied)
+            self.bus = Bus(self.config.nats, self.metrics, self.applier, self.checkpoints, self.registry,
+                           HighWaterMarks(self.engine), self._on_applied)
             await self.bus.start()
         self._tasks = [asyncio.create_task(self._processor_loop(), name="cp-processor"),
                        asyncio.create_task(self._publisher_loop(), name="cp-publisher")]
@@ -121,6 +134,9 @@ class ControlPlane:
             self._work.set()
         if cmds:
             self._publish.set()
+
+    def nats_connected(self) -> bool:
+        return self.bus is not None and self.bus.connected
 
     def wake_processor(self) -> None:
         self._work.set()
@@ -164,18 +180,7 @@ class ControlPlane:
     async def publish_pending(self) -> int:
         if self.bus is None or self.bus.js is None:
             return 0
-
-        def _pending() -> list[Any]:
-            with self.engine.connect() as c:
-                return list(c.execute(select(commands.c.id, commands.c.edge_id, commands.c.type, commands.c.body)
-                                      .where(commands.c.published_ts.is_(None))
-                                      .order_by(commands.c.created_ts, commands.c.id).limit(500)).all())
-
-        def _mark(ids: list[str]) -> None:
-            with self.engine.begin() as c:
-                c.execute(update(commands).where(commands.c.id.in_(ids)).values(published_ts=now_ms()))
-
-        rows = await asyncio.to_thread(_pending)
+        rows = await asyncio.to_thread(self.outbox.pending, 500)
         done: list[str] = []
         try:
             for r in rows:
@@ -186,7 +191,7 @@ class ControlPlane:
                 done.append(r.id)
         finally:
             if done:
-                await asyncio.to_thread(_mark, done)
+                await asyncio.to_thread(self.outbox.mark_published, done)
         if len(rows) == 500:
             self._publish.set()
         return len(done)

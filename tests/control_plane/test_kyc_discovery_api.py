@@ -8,7 +8,7 @@ from typing import Any
 
 from contract import sync as S
 from contract import tokens
-from control_plane.kyc.vendor import sign
+from control_plane.ports.kyc_vendor import sign
 from tests.control_plane.conftest import EdgeSim, client, operator, token, wait_for
 
 

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from contract import sync as S
-from control_plane.db.models import commands, deposits, withdrawals
+from control_plane.adapters.db.models import commands, deposits, withdrawals
 from tests.control_plane.conftest import EdgeSim, commands_on, operator, wait_for
 
 

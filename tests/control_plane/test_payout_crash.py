@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from contract import sync as S
-from control_plane.db.models import commands, withdrawals
-from control_plane.rails import Payout, SimulatedBankRail
+from control_plane.adapters.db.models import commands, withdrawals
+from control_plane.adapters.rails import SimulatedBankRail
+from control_plane.ports.payout_rail import Payout
 from control_plane.runtime import ControlPlane
 from tests.control_plane.conftest import EdgeSim, cp_config
 

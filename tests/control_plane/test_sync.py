@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from contract import journal as J
 from contract import sync as S
-from control_plane.db.models import deposits, entries
+from control_plane.adapters.db.models import deposits, entries
 from tests.control_plane.conftest import EdgeSim, commands_on, operator, wait_for
 
 

@@ -13,7 +13,7 @@ from edge_agent.sync.service import SyncService
 from tests.sync.conftest import PROFILE, TcpProxy, bet_when_open, edge_config, shutdown, start_casino, until
 
 runtime = pytest.importorskip("control_plane.runtime")
-models = pytest.importorskip("control_plane.db.models")
+models = pytest.importorskip("control_plane.adapters.db.models")
 
 
 async def test_round_trip_partition_and_hwm_with_control_plane(tmp_path, nats_server):

@@ -1,0 +1,1 @@
+"""NATS adapter: JetStream streams and consumers, heartbeats, high-water marks, command publishing."""

@@ -1,0 +1,276 @@
+"""NATS adapter: streams, the durable journal and checkpoint consumers, heartbeats, high-water
+mark replies, and publishing commands to edges."""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import threading
+from collections.abc import Awaitable, Callable
+
+import structlog
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+from pydantic import ValidationError
+
+from contract import sync as S
+from control_plane.adapters.nats.pull import Delivery, Puller
+from control_plane.config import NatsConfig
+from control_plane.metrics import Metrics
+from control_plane.services.checkpoints import CheckpointService
+from control_plane.services.high_water_mark import HighWaterMarks
+from control_plane.services.journal_apply import JournalApplier
+from control_plane.services.registry import Registry
+from natswire import LeanClient
+
+log = structlog.get_logger("control_plane.bus")
+
+STREAMS = (
+    (S.JOURNAL_STREAM, "casino.journal.*"),
+    (S.COMMAND_STREAM, "casino.cmd.*"),
+    (S.CHECKPOINT_STREAM, "casino.checkpoint.*"),
+)
+
+
+Handler = Callable[[list[Delivery]], Awaitable[None]]
+
+
+def edge_of(subject: str) -> str:
+    return subject.split(".", 2)[2]
+
+
+class Bus:
+    def __init__(self, cfg: NatsConfig, metrics: Metrics, applier: JournalApplier,
+                 checkpoints: CheckpointService, registry: Registry, marks: HighWaterMarks,
+                 on_applied: Callable[[bool, bool], None]) -> None:
+        self.cfg, self.metrics = cfg, metrics
+        self.applier, self.checkpoints, self.registry, self.marks = applier, checkpoints, registry, marks
+        self.on_applied = on_applied  # (work for the processor, commands to publish)
+        self.nc: LeanClient | None = None
+        self.js: JetStreamContext | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._journal_thread: threading.Thread | None = None
+        self._journal_loop: asyncio.AbstractEventLoop | None = None
+        self._journal_task: asyncio.Task[object] | None = None
+        self.ack_enabled = True  # tests turn it off to stand for a crash between commit and ack
+
+    async def start(self) -> None:
+        assert self.cfg.url
+        self._loop = asyncio.get_running_loop()
+        self.nc = nc = await self._connect("control-plane")
+        self.js = nc.jetstream()
+        await self.ensure_streams()
+        await nc.subscribe("casino.heartbeat.*", cb=self._on_heartbeat)
+        await nc.subscribe("casino.hwm.*", cb=self._on_hwm)
+        self._running = True
+        cps = await self._pull(nc, "casino.checkpoint.*", S.CHECKPOINT_STREAM, self.cfg.durable + "-checkpoints")
+        self._tasks = [asyncio.create_task(self._consume(cps, self._on_checkpoints), name="cp-checkpoints")]
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._journal_thread = threading.Thread(target=lambda: asyncio.run(self._journal_main(ready)),
+                                                name="cp-journal", daemon=True)
+        self._journal_thread.start()
+        await asyncio.wrap_future(ready)
+
+    async def stop(self) -> None:
+        self._running = False
+        for t in self._tasks:
+            t.cancel()
+        # Bounded: a consumer stuck in a client call must not hold shutdown hostage.
+        await asyncio.wait(self._tasks, timeout=5) if self._tasks else None
+        self._tasks = []
+        if self._journal_thread is not None:
+            if self._journal_loop is not None and self._journal_task is not None:
+                self._journal_loop.call_soon_threadsafe(self._journal_task.cancel)
+            await asyncio.to_thread(self._journal_thread.join, 10)
+            self._journal_thread = None
+        if self.nc is not None:
+            await _close(self.nc)
+            self.nc = None
+
+    def _js(self) -> JetStreamContext:
+        if self.js is None:
+            raise RuntimeError("the bus is not started")
+        return self.js
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    async def _connect(self, name: str) -> LeanClient:
+        nc = LeanClient()
+        await nc.connect(self.cfg.url, user=self.cfg.user, password=self.cfg.password, token=self.cfg.token,
+                         max_reconnect_attempts=-1, reconnect_time_wait=0.5, name=name)
+        return nc
+
+    async def _journal_main(self, ready: concurrent.futures.Future[None]) -> None:
+        """The journal consumer, on its own thread, event loop and connection: applying a batch
+        is CPU work under the GIL, done inline here (no hop to a worker thread per batch), and
+        the service's own loop (HTTP, heartbeats, high-water-mark replies) never waits on it."""
+        nc: LeanClient | None = None
+        try:
+            nc = await self._connect("control-plane-journal")
+            puller = await self._pull(nc, "casino.journal.*", S.JOURNAL_STREAM, self.cfg.durable)
+            self._journal_loop, self._journal_task = asyncio.get_running_loop(), asyncio.current_task()
+            ready.set_result(None)
+            await self._consume(puller, self._on_entries)
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+                return
+            raise
+        finally:
+            if nc is not None:
+                await _close(nc)
+
+    async def ensure_streams(self) -> None:
+        """Create the sync streams when missing (same config as edge_agent/sync/streams.py); an
+        existing stream is left exactly as it is."""
+        js = self._js()
+        for name, subject in STREAMS:
+            cfg = StreamConfig(name=name, subjects=[subject], storage=StorageType.FILE,
+                               duplicate_window=self.cfg.duplicate_window_s, allow_direct=True,
+                               deny_delete=True, deny_purge=True)
+            try:
+                await js.stream_info(name)
+                continue
+            except NotFoundError:
+                pass
+            try:
+                await js.add_stream(cfg)
+            except BadRequestError:
+                await js.stream_info(name)  # created concurrently by an edge: fine
+
+    async def _pull(self, nc: LeanClient, subject: str, stream: str, durable: str) -> Puller:
+        config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=self.cfg.ack_wait_s,
+                                deliver_policy=DeliverPolicy.ALL, max_ack_pending=10_000, max_deliver=-1)
+        # creates (or binds to) the durable consumer; messages are pulled by the Puller
+        js = nc.jetstream()
+        await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
+        return await Puller(nc, js._prefix, stream, durable).start()
+
+    async def _consume(self, puller: Puller, handle: Handler) -> None:
+        """Batches are handled one after the other, in stream order. In a backlog the next batch
+        is fetched while the current one is applied."""
+        nxt: asyncio.Future[list[Delivery]] | None = None
+        try:
+            while self._running:
+                try:
+                    msgs = await (nxt or puller.fetch(self.cfg.fetch_batch, timeout=1))
+                    nxt = None
+                    if not msgs:
+                        continue
+                except NatsTimeout:
+                    nxt = None
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - disconnected: the client reconnects by itself
+                    nxt = None
+                    log.warning("fetch failed", error=repr(exc))
+                    await asyncio.sleep(0.5)
+                    continue
+                if len(msgs) >= self.cfg.fetch_batch:  # a backlog: overlap the next fetch with this apply
+                    nxt = asyncio.ensure_future(puller.fetch(self.cfg.fetch_batch, timeout=1))
+                    for _ in range(2):  # let it send its pull request (and the client's flusher write
+                        await asyncio.sleep(0)  # it) before this loop is busy applying
+                await self._handle(puller, msgs, handle)
+        finally:
+            if nxt is not None:
+                nxt.cancel()
+
+    async def _handle(self, puller: Puller, msgs: list[Delivery], handle: Handler) -> None:
+        try:
+            await handle(msgs)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. database down: not acked, JetStream redelivers
+            self.metrics.errors.labels("consume").inc()
+            log.error("apply failed; will be redelivered", error=repr(exc))
+            try:
+                await puller.nak(msgs)
+            except Exception as nak_exc:  # noqa: BLE001 - without a nak it is redelivered after ack_wait
+                log.debug("nak failed", error=repr(nak_exc))
+            await asyncio.sleep(0.5)
+            return
+        if self.ack_enabled:  # after commit; a lost ack only means a redelivery, which is a no-op
+            await puller.ack(msgs)
+
+    @staticmethod
+    def _parse_entries(msgs: list[Delivery]) -> tuple[list[tuple[str, S.SyncedEntry]], list[str], list[tuple[str, str]]]:
+        """No database: (edge, entry) pairs, their bodies as received, malformed ones."""
+        batch: list[tuple[str, S.SyncedEntry]] = []
+        bodies: list[str] = []
+        malformed: list[tuple[str, str]] = []
+        for m in msgs:
+            try:
+                batch.append((m.edge, S.SyncedEntry.model_validate_json(m.data)))
+                bodies.append(m.data.decode())
+            except (ValidationError, UnicodeDecodeError) as exc:
+                malformed.append((m.edge, str(exc)[:500]))
+        return batch, bodies, malformed
+
+    async def _on_entries(self, msgs: list[Delivery]) -> None:
+        batch, bodies, malformed = self._parse_entries(msgs)
+
+        # On the journal thread's own loop: nothing else waits on it.
+        if malformed:
+            self.applier.flag_malformed(malformed)
+        results = self.applier.apply_batch(batch, bodies) if batch else []
+        work = any(r.work for r in results)
+        cmds = any(r.commands for r in results)
+        if work or cmds:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self.on_applied, work, cmds)
+
+    async def _on_checkpoints(self, msgs: list[Delivery]) -> None:
+        for m in msgs:
+            try:
+                raw = json.loads(m.data)
+            except ValueError:
+                raw = {}
+            await asyncio.to_thread(self.checkpoints.receive, m.edge, raw if isinstance(raw, dict) else {})
+
+    async def _on_heartbeat(self, m: Msg) -> None:
+        try:
+            hb = S.Heartbeat.model_validate_json(m.data)
+        except ValidationError:
+            self.metrics.errors.labels("heartbeat").inc()
+            return
+        if hb.edge_id != edge_of(m.subject):
+            self.metrics.errors.labels("heartbeat").inc()
+            return
+        await asyncio.to_thread(self.registry.heartbeat, hb)
+
+    async def _on_hwm(self, m: Msg) -> None:
+        """Empty body: `HighWaterMark` (last contiguous seq + hash held). Body `{"from_seq", "limit"}`:
+        the same plus `"entries"`, the SyncedEntry objects held from `from_seq` on (up to the mark),
+        so a restored edge can recover what only the cloud still has."""
+        edge = edge_of(m.subject)
+        try:
+            req = json.loads(m.data) if m.data else {}
+            from_seq = int(req.get("from_seq", 0)) if isinstance(req, dict) else 0
+            limit = max(0, min(int(req.get("limit", 1000)), 1000)) if isinstance(req, dict) else 0
+        except (ValueError, TypeError):
+            from_seq, limit = 0, 0
+
+        reply = await asyncio.to_thread(self.marks.mark, edge, from_seq, limit)
+        if m.reply and self.nc is not None:
+            await self.nc.publish(m.reply, json.dumps(reply).encode())
+
+    async def publish_command(self, edge_id: str, cmd_id: str, body: str) -> None:
+        await self._js().publish(S.command_subject(edge_id), body.encode(), headers={"Nats-Msg-Id": cmd_id},
+                              timeout=5)
+
+
+async def _close(nc: LeanClient) -> None:
+    try:
+        await asyncio.wait_for(nc.close(), 5)
+    except Exception as exc:  # noqa: BLE001 - closing a broken connection must not stop shutdown
+        log.debug("close failed", error=repr(exc))

@@ -1,0 +1,1 @@
+"""The HTTP adapter: FastAPI routes over the services (no SQL here), tokens, the error envelope."""

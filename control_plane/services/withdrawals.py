@@ -1,0 +1,48 @@
+"""Withdrawals in the database: reads for the API and the state machine's moves as compare-and-set
+updates (control_plane/domain/withdrawal.py holds the rules)."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, update
+
+from contract import sync as S
+from control_plane.adapters import outbox
+from control_plane.adapters.db.models import withdrawals
+from control_plane.clock import now_ms
+from control_plane.domain.withdrawal import WithdrawalStatus, transition
+
+FIELDS = ("withdrawal_id", "edge_id", "jurisdiction", "player", "amount", "currency", "rail", "status", "reason",
+          "rail_ref", "created_ts")
+
+
+def move(c: Connection, withdrawal_id: str, current: WithdrawalStatus, target: WithdrawalStatus,
+         **values: Any) -> bool:
+    """current -> target if the row is still `current` (False when someone else moved it first)."""
+    transition(current, target)
+    n: int = c.execute(update(withdrawals).where(withdrawals.c.withdrawal_id == withdrawal_id,
+                                                 withdrawals.c.status == current)
+                       .values(status=target, updated_ts=now_ms(), **values)).rowcount
+    return n > 0
+
+
+def queue_refusal(c: Connection, w: Mapping[str, Any], reason: str) -> None:
+    """Tell the player's edge the withdrawal is refused (it releases the held amount)."""
+    outbox.enqueue(c, w["edge_id"], S.PayoutResult(
+        id=outbox.payout_result_id(w["withdrawal_id"]), ts=now_ms(), withdrawal_id=w["withdrawal_id"],
+        player=w["player"], status="refused", reason=reason, rail=w["rail"]))
+
+
+def as_dict(r: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: r[k] for k in FIELDS}
+
+
+class Withdrawals:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get(self, withdrawal_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            r = c.execute(select(withdrawals).where(withdrawals.c.withdrawal_id == withdrawal_id)).mappings().first()
+        return as_dict(r) if r else None
