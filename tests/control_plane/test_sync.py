@@ -89,7 +89,7 @@ async def test_crash_between_commit_and_ack_is_redelivered_and_skipped(nats_serv
 
 
 async def _acked(js, cp) -> bool:  # type: ignore[no-untyped-def]
-    info = await js.consumer_info(S.JOURNAL_STREAM, cp.config.nats.durable)
+    info = await js.consumer_info(S.JOURNAL_STREAM, f"{cp.config.nats.durable}-mt-1")  # its edge's consumer
     return info.num_ack_pending == 0 and info.num_pending == 0
 
 
