@@ -5,9 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEB_STAMP := .deb-installed
-DEB_PACKAGES := srt-tools chromium ffmpeg prometheus
+DEB_PACKAGES := srt-tools chromium ffmpeg prometheus npm
 
-.PHONY: test demo setup deb postgres bench clean
+.PHONY: test demo setup deb postgres bench clean whep-player
 
 $(DEB_STAMP):
 	@bash scripts/ensure-debian.sh $(DEB_PACKAGES)
@@ -26,7 +26,11 @@ setup: deb $(STAMP)
 postgres:
 	@bash scripts/ensure-postgres.sh
 
-test: setup postgres
+# The third-party WHEP player the browser tests run (npm package, bundled with esbuild).
+whep-player: setup
+	@$(PY) -m tests.browser.whep_player_setup >/dev/null
+
+test: setup postgres whep-player
 	@$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 demo: setup

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from contract import journal as J
 from contract.verify import Problem, Report, verify_entries
+from contract.video import check_clips
 
 JOURNAL_FILE = "journal.jsonl"
 MANIFEST_FILE = "manifest.json"
@@ -91,4 +92,5 @@ def verify_bundle(folder: Path) -> Report:
         report.problems.append(Problem(where, "manifest head does not match the journal"))
     if len(entries) != manifest.count:
         report.problems.append(Problem(where, "manifest count does not match the journal"))
+    report.problems.extend(check_clips(folder, entries, getattr(manifest, "videos", None)))
     return report

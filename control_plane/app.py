@@ -24,4 +24,5 @@ def create_app(config: ControlPlaneConfig) -> FastAPI:
             cp.close_adapters()
 
     cp.app.router.lifespan_context = lifespan
+    cp.app.state.cp = cp  # for an embedding caller (tests register edges on it); routes never read it
     return cp.app

@@ -266,5 +266,41 @@ def cloud(
     typer.echo(json.dumps(asdict(p), sort_keys=True) if as_json else cloud_summary(p))
 
 
+def video_storage(bitrate_kbps: float, tables: int, retention_days: float, *, hours_per_day: float = 24.0,
+                  alarm_ratio: float = 0.85) -> dict[str, float]:
+    """Round video evidence kept in-country (docs/OPERATIONS.md): recorded rung bitrate x tables x
+    hours a day x retention, and the disk budget that keeps the alarm (`alarm_ratio`) unreached.
+
+    800 kbps x 20 tables x 24 h x 90 days = 100 kB/s x 86,400 s x 20 x 90 = 15.55 TB."""
+    _check_non_negative(bitrate_kbps=bitrate_kbps, tables=tables, retention_days=retention_days)
+    if not 0 < hours_per_day <= 24 or not 0 < alarm_ratio <= 1:
+        raise ValueError("hours_per_day must be in (0, 24] and alarm_ratio in (0, 1]")
+    per_table_day = bitrate_kbps * KILO / 8 * hours_per_day * 3600
+    total = per_table_day * tables * retention_days
+    return {"bitrate_kbps": bitrate_kbps, "tables": tables, "retention_days": retention_days,
+            "hours_per_day": hours_per_day, "gb_per_table_day": per_table_day / 1e9,
+            "gb_per_day": per_table_day * tables / 1e9, "tb_retained": total / 1e12,
+            "budget_tb": total / alarm_ratio / 1e12, "alarm_ratio": alarm_ratio}
+
+
+@app.command("video")
+def video_storage_command(
+    bitrate_kbps: float = typer.Option(800, "--bitrate-kbps", min=0, help="bitrate of the recorded rung"),
+    tables: int = typer.Option(20, "--tables", min=0, help="fed tables at this edge"),
+    retention_days: float = typer.Option(90, "--retention-days", min=0, help="the jurisdiction's retention"),
+    hours_per_day: float = typer.Option(24, "--hours-per-day", min=0.01, max=24, help="hours a table runs"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Disk for round clips: bitrate x tables x hours x retention, and the budget to configure."""
+    v = video_storage(bitrate_kbps, tables, retention_days, hours_per_day=hours_per_day)
+    if as_json:
+        typer.echo(json.dumps(v, sort_keys=True))
+        return
+    typer.echo(f"video:  {bitrate_kbps:g} kbps / 8 x {hours_per_day:g} h = {v['gb_per_table_day']:,.2f} GB per table "
+               f"per day x {tables:,} tables = {v['gb_per_day']:,.1f} GB/day\n"
+               f"        x {retention_days:g} days retention = {v['tb_retained']:,.2f} TB kept in-country; "
+               f"budget {v['budget_tb']:,.2f} TB (alarm at {v['alarm_ratio']:.0%})")
+
+
 if __name__ == "__main__":
     app()

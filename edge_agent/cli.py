@@ -33,11 +33,17 @@ def simulate(db: Path = typer.Option(..., "--db"), rounds: int = typer.Option(..
 @app.command()
 def export(db: Path = typer.Option(..., "--db", exists=True), out: Path = typer.Option(..., "--out"),
            from_seq: int | None = typer.Option(None, "--from-seq"),
-           to_seq: int | None = typer.Option(None, "--to-seq")) -> None:
+           to_seq: int | None = typer.Option(None, "--to-seq"),
+           with_video: bool = typer.Option(False, "--with-video", help="include the rounds' clips (video/)"),
+           video_dir: Path | None = typer.Option(None, "--video-dir", help="clips folder (default: the edge's)")) -> None:
     """Write a regulator export bundle (CONTRACT section 5)."""
     from edge_agent.audit.export import export_bundle
 
     m = export_bundle(db, out, from_seq=from_seq, to_seq=to_seq)
+    if with_video:
+        from edge_agent.evidence.export import add_videos, video_dir_of
+
+        m = add_videos(out, video_dir or video_dir_of(db))
     typer.echo(json.dumps(m.model_dump()))
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from contract import fairness
+from edge_agent.domain import games
 from edge_agent.domain.tables import Limits, RuleSet, TableSpec
 
 
@@ -27,18 +27,19 @@ class TableConfig(BaseModel):
     reveal_s: float = Field(3.0, ge=0)
     requires_feed: bool = False
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    options: dict[str, float | int | str | bool] = Field(default_factory=dict)  # the game's own (play phase)
 
     @model_validator(mode="after")
     def _game(self) -> TableConfig:
-        if self.game not in fairness.GAMES:
-            raise ValueError(f"game must be one of {fairness.GAMES}")
+        if self.game not in games.names():
+            raise ValueError(f"game must be one of {games.names()}")
         return self
 
     def spec(self) -> TableSpec:
         version = self.rules_version or f"{self.game}/1"
         limits = Limits(**self.limits.model_dump())
         return TableSpec(self.table_id, RuleSet(version, self.game, limits), self.betting_window_s,
-                         self.reveal_s, self.requires_feed)
+                         self.reveal_s, self.requires_feed, dict(self.options))
 
 
 class HttpConfig(BaseModel):

@@ -187,7 +187,10 @@ class Demo:
             # Strict residency: what leaves is pseudonymous; payment method details stay in-country.
             "residency": {"allow_kinds": ["*"], "redact_fields": {"deposit.*": ["method"]}},
             "media": {
-                "tables": [{"table_id": "roulette-1", "srt_port": srt_port, "srt_latency_ms": 40}],
+                # The studio link is encrypted and caller-checked, as in production.
+                "tables": [{"table_id": "roulette-1", "srt_port": srt_port, "srt_latency_ms": 40,
+                            "srt_passphrase_file": str(self._srt_key(d)), "srt_streamid": "studio-roulette-1",
+                            "srt_bind": "127.0.0.1"}],
                 # A lighter ladder than production's 720p top rung: two edges and two studios
                 # share this machine's cores.
                 "ladder": [{"name": "360p", "width": 640, "height": 360, "bitrate_kbps": 800},
@@ -202,10 +205,21 @@ class Demo:
                                [bin_path("edge-agent"), "serve", "--config", str(d / "edge.yaml")],
                                self.root / f"edge-{edge_id}.log", health=f"http://127.0.0.1:{port}/healthz"))
 
+    @staticmethod
+    def _srt_key(edge_dir: Path) -> Path:
+        """The edge's studio-link passphrase (mode 0600), shared with its studio simulator."""
+        key = edge_dir / "srt-roulette-1.key"
+        if not key.exists():
+            key.touch(mode=0o600)
+            key.write_text(secrets.token_urlsafe(24) + "\n")
+        return key
+
     def studio(self, j: dict[str, str]) -> Part:
         srt = f"srt://127.0.0.1:{self.ports['srt-' + j['edge_id']]}"
         part = Part(f"studio {j['name']} roulette-1", [sys.executable, "-m", "edge_agent.studio", "roulette-1", srt,
-                                                        "--width", "640", "--height", "360", "--latency", "40"],
+                                                        "--width", "640", "--height", "360", "--latency", "40",
+                                                        "--passphrase-file", str(self._srt_key(self.root / j["edge_id"])),
+                                                        "--streamid", "studio-roulette-1"],
                     self.root / f"studio-{j['edge_id']}.log")
         return self._part(part)
 

@@ -44,6 +44,9 @@ class Edge:
             routers.append(build_router(self.media))
         routers.extend(self._optional_routers())
         self.app: FastAPI = create_app(self.casino, extra_routers=routers)
+        from edge_agent.evidence.wiring import attach
+
+        self.round_evidence = attach(self)  # round video and the vision check (config `video`)
         self._mount_web()
         if config.nats.url:
             from edge_agent.sync.service import SyncService
@@ -72,9 +75,10 @@ class Edge:
     async def start(self) -> None:
         self._start_replica()
         await self.casino.start()
-        self.casino.store.side_write([("INSERT OR REPLACE INTO kv VALUES ('edge.id', ?)", (self.config.edge_id,)),
-                                      ("INSERT OR REPLACE INTO kv VALUES ('edge.jurisdiction', ?)",
-                                       (self.config.jurisdiction,))])
+        self.round_evidence.start()
+        # Who wrote this journal, for exports made from the file alone (audit/export.py).
+        self.casino.store.put_setting("edge.id", self.config.edge_id)
+        self.casino.store.put_setting("edge.jurisdiction", self.config.jurisdiction)
         if self.media is not None:
             await self.media.start()
         if self.sync is not None:
@@ -114,6 +118,7 @@ class Edge:
             if self.media is not None:
                 await self.media.stop()
             await self.casino.stop()
+            await self.round_evidence.stop()
         finally:
             try:
                 if self.sync is not None:

@@ -6,17 +6,17 @@ import random
 from pathlib import Path
 from typing import Any
 
-from contract import fairness
 from contract import sync as S
 from edge_agent.casino import Casino
 from edge_agent.config import EdgeConfig
+from edge_agent.domain import games
 from edge_agent.domain.errors import DomainError
 
 
 def simulation_config(db: Path, game: str, edge_id: str = "sim-1", jurisdiction: str = "SIM") -> EdgeConfig:
     return EdgeConfig(edge_id=edge_id, jurisdiction=jurisdiction, db_path=db, residency_key_hex="5a" * 32,
                       tables=[{"table_id": f"{g}-1", "game": g, "betting_window_s": 3600, "reveal_s": 0}
-                              for g in fairness.GAMES])
+                              for g in games.names()])
 
 
 async def simulate(db: Path, rounds: int, players: int, game: str = "roulette", seed: int | None = None) -> dict[str, Any]:
@@ -25,7 +25,7 @@ async def simulate(db: Path, rounds: int, players: int, game: str = "roulette", 
     casino = Casino(cfg, random_bytes=(lambda n: rng.randbytes(n)) if seed is not None else __import__("os").urandom)
     await casino.start(run_tables=False)
     table_id = f"{game}-1"
-    spots = fairness.roulette_spots() if game == fairness.ROULETTE else sorted(fairness.BACCARAT_SPOTS)
+    spots = games.get(game).spots()
     psns = [casino.ensure_player(f"sim-player-{i}") for i in range(players)]
     for i, psn in enumerate(psns):
         if casino.state.cash(psn) < 100_000:

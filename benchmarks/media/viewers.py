@@ -37,6 +37,8 @@ from benchmarks.media import rtpcount
 from benchmarks.media.harness import machine, start_edge
 from edge_agent.media import fastsend
 from edge_agent.media.client import play
+from edge_agent.media.compat import aioice as aioice_compat
+from edge_agent.media.compat import aiortc as aiortc_compat
 
 FRAME_TICKS = 3600  # 90 kHz / 25 fps
 LATE_S = 0.080
@@ -115,7 +117,7 @@ class Counter:
 
 def _pair(player: Any) -> Any:
     receiver = next(t.receiver for t in player.pc.getTransceivers() if t.kind == "video")
-    return receiver.transport.transport._connection._nominated.get(1)
+    return aioice_compat.nominated_pair(aiortc_compat.ice_connection(receiver.transport.transport))
 
 
 def _lighten_c(player: Any, counters: rtpcount.CounterSet) -> int:

@@ -29,8 +29,8 @@ async def http_bet(app_state: Any, authorization: str | None, idem_key: str | No
     if idem_key is not None:
         if not 1 <= len(idem_key) <= 128:
             raise DomainError("invalid_request", "Idempotency-Key must be 1..128 characters", 422)
-        return await casino.bet_idempotent(psn, idem_key, body, req)
-    receipt = await casino.bet(psn, req.get("table_id"), req.get("spot"), req.get("amount"),
+        return await casino.betting.bet_idempotent(psn, idem_key, body, req)
+    receipt = await casino.betting.bet(psn, req.get("table_id"), req.get("spot"), req.get("amount"),
                                rules_version=req.get("rules_version"), player_seed=req.get("player_seed", ""))
     return 201, receipt
 

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from edge_agent.api.auth import bearer
 from edge_agent.api.errors import ERROR_SCHEMA
 from edge_agent.api.fastpath import http_bet
+from edge_agent.domain.errors import DomainError
 
 BET_SCHEMA = {
     "type": "object",
@@ -93,15 +94,13 @@ def player_router(app_state: Any) -> APIRouter:
     @r.post("/wallet/deposits", status_code=202, summary="Ask for a deposit; credited when the payment confirms")
     async def deposit(request: Request, body: AmountBody) -> Response:
         psn = player(request)
-        e = casino.request_deposit(psn, body.amount, body.method)
-        await casino.store.durable(e["seq"])
+        e = await casino.cashier.deposit(psn, body.amount, body.method)
         return _json({"deposit_id": e["data"]["deposit_id"], "status": "requested"}, 202)
 
     @r.post("/wallet/withdrawals", status_code=202, summary="Request a withdrawal (funds move to pending)")
     async def withdraw(request: Request, body: WithdrawalBody) -> Response:
         psn = player(request)
-        e = casino.request_withdrawal(psn, body.amount, body.rail)
-        await casino.store.durable(e["seq"])
+        e = await casino.cashier.withdraw(psn, body.amount, body.rail)
         return _json({"withdrawal_id": e["data"]["withdrawal_id"], "status": "pending",
                       "balance": casino.state.cash(psn)}, 202)
 
@@ -119,37 +118,32 @@ def player_router(app_state: Any) -> APIRouter:
     @r.put("/limits/{kind}/{period}", summary="Set a deposit or loss limit: decreases now, increases after 24 h")
     async def set_limit(request: Request, kind: str, period: str, body: LimitBody) -> Response:
         psn = player(request)
-        e = casino.set_limit(psn, kind, period, body.amount)
-        await casino.store.durable(e["seq"])
+        e = await casino.players.change_limit(psn, kind, period, body.amount)
         return _json({**casino.limits_view(psn), "effective_ts": e["data"]["effective_ts"]})
 
     @r.put("/settings/reality-check", summary="Reality-check reminder interval in minutes (null: off)")
     async def reality(request: Request, body: RealityCheckBody) -> Response:
         psn = player(request)
-        e = casino.set_reality_check(psn, body.minutes)
-        await casino.store.durable(e["seq"])
+        await casino.players.change_reality_check(psn, body.minutes)
         return _json(casino.limits_view(psn))
 
     @r.post("/breaks", summary="Take a break (1d, 1w, 1m, 2m, 3m); cannot be lifted early")
     async def take_break(request: Request, body: DurationBody) -> Response:
         psn = player(request)
-        e = casino.exclude(psn, "break", body.duration)
-        await casino.store.durable(casino.store.seq)
+        e = await casino.players.take_break(psn, body.duration)
         return _json({"until_ts": e["data"]["until_ts"], "kind": "break"}, 201)
 
     @r.post("/self-exclusion", summary="Self-exclude (6m, 1y, 5y); immediate logout, cannot be lifted early")
     async def self_exclude(request: Request, body: DurationBody) -> Response:
         psn = player(request)
-        e = casino.exclude(psn, "self_exclusion", body.duration)
-        await casino.store.durable(casino.store.seq)
+        e = await casino.players.self_exclude(psn, body.duration)
         return _json({"until_ts": e["data"]["until_ts"], "kind": "self_exclusion"}, 201)
 
     @r.post("/kyc", status_code=202, summary="Submit identity documents (kept in-country) for verification")
     async def kyc(request: Request) -> Response:
         psn = player(request)
         body = await request.body()
-        e = app_state.casino.request_kyc(psn, body)
-        await casino.store.durable(e["seq"])
+        e = await casino.cashier.submit_kyc(psn, body)
         return _json({"status": "pending", "reference": e["data"]["reference"]}, 202)
 
     return r
@@ -157,7 +151,7 @@ def player_router(app_state: Any) -> APIRouter:
 
 def public_router(app_state: Any) -> APIRouter:
     r = APIRouter(prefix="/v1", tags=["tables"])
-    casino = app_state.casino
+    casino, auth = app_state.casino, app_state.auth
 
     @r.get("/tables", summary="Tables at this edge")
     async def tables() -> Response:
@@ -166,6 +160,18 @@ def public_router(app_state: Any) -> APIRouter:
     @r.get("/tables/{table_id}", summary="One table: rules, chain commitment, current round")
     async def table(table_id: str) -> Response:
         return _json(casino.table_view(table_id))
+
+    @r.post("/tables/{table_id}/actions", summary="A decision in the play phase of the table's round "
+            "(games with one, e.g. blackjack); answered once durable")
+    async def act(request: Request, table_id: str) -> Response:
+        psn = casino.ensure_player(auth.player(bearer(request.headers.get("authorization"))).sub)
+        try:
+            action = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            raise DomainError("malformed_json", "body is not valid JSON", 400) from None
+        if not isinstance(action, dict):
+            raise DomainError("invalid_request", "body must be a JSON object", 422)
+        return _json(await casino.act(psn, table_id, action), 201)
 
     @r.get("/tables/{table_id}/rounds/{chain_id}/{n}", summary="A round's fairness proof (CONTRACT section 3)")
     async def round_proof(table_id: str, chain_id: str, n: int) -> Response:

@@ -3,12 +3,14 @@
 Client -> server (JSON text frames):
   {"type": "bet", "req": <any>, "table_id", "spot", "amount", ["rules_version"], ["player_seed"]}
   {"type": "bets", "req": <any>, "bets": [ {table_id, spot, amount, ...}, ... ]}   (several chips at once)
+  {"type": "act", "req": <any>, "table_id", ...}   (a decision in a game's play phase, e.g. blackjack)
   {"type": "subscribe", "table_id"}        {"type": "ping", "t": <client ms>}
   {"type": "reality_check.ack", "action": "continue" | "logout"}
 Server -> client:
   {"type": "hello", "wallet": {...}, "tables": [...]}
   {"type": "bet.accepted", "req", ...receipt}   {"type": "bet.refused", "req", "error": {"code", "message"}}
   {"type": "bets.result", "req", "results": [receipt | {"error": ...}, ...]}
+  {"type": "act.accepted", "req", ...} / {"type": "act.refused", "req", "error"}
   round.opened / round.closed / round.settled / round.voided / table.live / table.down (per table)
   settlement / refund / deposit / withdrawal / session.ended / reality_check (per player)
   {"type": "pong", "t": <echo>, "server_ts": <ms>}
@@ -17,7 +19,7 @@ A bet is acknowledged only once durable; acknowledgements may arrive out of requ
 from __future__ import annotations
 
 import asyncio
-import time
+import functools
 from typing import Any
 
 import orjson
@@ -87,28 +89,28 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
                 send({"type": "reality_check", "elapsed_ms": casino.clock() - (rg.session_start or 0),
                       "net_position": rg.session_net, "staked": rg.session_staked})
 
-    def on_durable(req: Any, receipt: dict[str, Any], t0: float):
-        def done(err: BaseException | None) -> None:
-            if err is None:
-                M.BET_ACK.observe(time.perf_counter() - t0)
-                send({"type": "bet.accepted", "req": req, **receipt})
-            else:
-                send({"type": "bet.refused", "req": req, "error": {"code": "journal_failed", "message": str(err)}})
-        return done
+    def answer_bet(req: Any, fut: asyncio.Future[dict[str, Any]]) -> None:
+        exc = fut.exception()
+        if exc is None:
+            send({"type": "bet.accepted", "req": req, **fut.result()})
+        else:
+            send({"type": "bet.refused", "req": req, "error": {"code": "journal_failed", "message": str(exc)}})
 
-    def one_bet(b: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        if not isinstance(b, dict):
-            return None, {"code": "invalid_request", "message": "a bet is a JSON object"}
+    def answer_batch(req: Any, fut: asyncio.Future[list[dict[str, Any]]]) -> None:
+        exc = fut.exception()
+        if exc is None:
+            send({"type": "bets.result", "req": req, "results": fut.result()})
+        else:
+            send({"type": "bets.result", "req": req, "error": {"code": "journal_failed", "message": str(exc)}})
+
+    async def act(req: Any, msg: dict[str, Any]) -> None:
         try:
-            e, receipt = casino.place_bet(psn, b.get("table_id"), b.get("spot"), b.get("amount"),
-                                          rules_version=b.get("rules_version"),
-                                          player_seed=b.get("player_seed", ""))
-            M.BETS.counts[(casino._metric_table(b.get("table_id")), "accepted")] += 1
-            return receipt, None
+            result = await casino.act(psn, msg.get("table_id"), msg)
+            send({"type": "act.accepted", "req": req, **result})
         except DomainError as err:
-            M.BETS.counts[(casino._metric_table(b.get("table_id")), err.code)] += 1
-            return None, err.as_dict()
+            send({"type": "act.refused", "req": req, "error": err.as_dict()})
 
+    acting: set[asyncio.Task[None]] = set()
     tasks = [asyncio.create_task(writer()), asyncio.create_task(pump_events()),
              asyncio.create_task(reality_checks())]
     send({"type": "hello", "player": psn, "wallet": casino.wallet(psn),
@@ -117,7 +119,6 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
     try:
         while True:
             raw = await ws.receive_text()
-            t0 = time.perf_counter()
             if len(raw) > MAX_FRAME:
                 send({"type": "error", "error": {"code": "body_too_large", "message": "frame too large"}})
                 continue
@@ -131,31 +132,23 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
                 continue
             kind, req = msg.get("type"), msg.get("req")
             if kind == "bet":
-                receipt, err = one_bet(msg)
-                if err is not None:
-                    send({"type": "bet.refused", "req": req, "error": err})
+                try:
+                    fut = casino.betting.submit(psn, msg)
+                except DomainError as err:
+                    send({"type": "bet.refused", "req": req, "error": err.as_dict()})
                 else:
-                    assert receipt is not None
-                    casino.store.when_durable(receipt["seq"], on_durable(req, receipt, t0))
+                    fut.add_done_callback(functools.partial(answer_bet, req))
             elif kind == "bets":
                 bets = msg.get("bets")
                 if not isinstance(bets, list) or not 1 <= len(bets) <= MAX_BATCH:
                     send({"type": "error", "req": req,
                           "error": {"code": "invalid_request", "message": f"bets must be a list of 1..{MAX_BATCH}"}})
                     continue
-                results = [one_bet(b) for b in bets]
-                last = max((r["seq"] for r, _ in results if r is not None), default=0)
-                payload = [r if r is not None else {"error": e} for r, e in results]
-
-                def batch_done(err: BaseException | None, req: Any = req, payload: list = payload,
-                               t0: float = t0) -> None:
-                    if err is None:
-                        M.BET_ACK.observe(time.perf_counter() - t0)
-                        send({"type": "bets.result", "req": req, "results": payload})
-                    else:
-                        send({"type": "bets.result", "req": req, "error": {"code": "journal_failed",
-                                                                          "message": str(err)}})
-                casino.store.when_durable(last, batch_done)
+                casino.betting.submit_batch(psn, bets).add_done_callback(functools.partial(answer_batch, req))
+            elif kind == "act":
+                # A decision in a game's play phase (e.g. blackjack's hit/stand), answered once durable.
+                acting.add(t := asyncio.create_task(act(req, msg)))
+                t.add_done_callback(acting.discard)
             elif kind == "ping":
                 send({"type": "pong", "t": msg.get("t"), "server_ts": casino.clock()})
             elif kind == "subscribe":

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from contract import journal as J
+from edge_agent.journal.index import RoundIndex
 
 
 def litestream_binary() -> str:
@@ -243,31 +244,15 @@ def reconcile_gap(db_path: str | Path, entries: list[dict[str, Any]]) -> int:
         conn = sqlite3.connect(str(db_path))
         try:
             conn.execute("PRAGMA busy_timeout = 5000")
+            index = RoundIndex(lambda sql, p=(): conn.execute(sql, p).fetchall())
             with conn:
                 conn.executemany("INSERT INTO journal VALUES (?,?,?,?,?,?)", rows)
-                _reindex(conn, todo)
+                for e in todo:
+                    for sql, params in index.rows(e["seq"], e["kind"], e["data"]):
+                        conn.execute(sql, params)
         finally:
             conn.close()
     return len(rows)
-
-
-def _reindex(conn: sqlite3.Connection, entries: list[dict[str, Any]]) -> None:
-    """Rebuild the `chains` and `rounds` index rows the casino writes beside these entries."""
-    for e in entries:
-        d = e["data"]
-        if e["kind"] == J.FAIRNESS_CHAIN:
-            conn.execute("INSERT OR REPLACE INTO chains VALUES (?,?,?)", (d["table_id"], d["chain_id"], e["seq"]))
-        elif e["kind"] in (J.ROUND_SETTLED, J.ROUND_VOIDED):
-            row = conn.execute(
-                "SELECT seq, json_extract(data, '$.game') FROM journal WHERE kind = ? AND seq < ? "
-                "AND json_extract(data, '$.table_id') = ? AND json_extract(data, '$.chain_id') = ? "
-                "AND json_extract(data, '$.n') = ? ORDER BY seq DESC LIMIT 1",
-                (J.ROUND_OPENED, e["seq"], d["table_id"], d["chain_id"], d["n"])).fetchone()
-            if row:
-                settled = e["kind"] == J.ROUND_SETTLED
-                conn.execute("INSERT OR REPLACE INTO rounds VALUES (?,?,?,?,?,?,?,?)",
-                             (d["table_id"], d["chain_id"], d["n"], row[1], row[0], e["seq"],
-                              "settled" if settled else "voided", None if settled else d.get("reason")))
 
 
 def wait_replicated(replica: str | Path, head: tuple[int, str], workdir: str | Path, *, timeout: float = 30.0,

@@ -7,13 +7,15 @@ validated against this state by the casino before any entry is written.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from contract import journal as J
 from contract import sync as S
+from edge_agent.domain import games
 from edge_agent.domain import ledger as L
 from edge_agent.domain import responsible as RG
+from edge_agent.domain.rounds import CLOSED, OPEN, Bet, Chain, Round
 from edge_agent.domain.tables import Limits, RuleSet, TableSpec
 
 # Edge kinds beyond CONTRACT section 2 and contract.sync.
@@ -27,46 +29,7 @@ TABLE_RULES = "table.rules"                 # table_id, version, game, limits
 TABLE_STATUS = "table.status"               # table_id, enabled, reason, by
 TABLE_FEED = "table.feed"                   # table_id, live, reason
 
-OPEN, CLOSED = "open", "closed"
-
-
-@dataclass
-class Bet:
-    bet_id: str
-    player: str
-    table_id: str
-    key: tuple[str, str, int]
-    spot: str
-    amount: int
-    player_seed: str
-
-
-@dataclass
-class Round:
-    table_id: str
-    chain_id: str
-    n: int
-    game: str
-    rules_version: str
-    opened_ts: int
-    closes_ts: int
-    status: str = OPEN
-    opened_seq: int = 0
-    bets: list[Bet] = field(default_factory=list)
-    staked: dict[str, int] = field(default_factory=dict)  # per player
-    spot_staked: dict[tuple[str, str], int] = field(default_factory=dict)  # per (player, spot)
-
-    @property
-    def key(self) -> tuple[str, str, int]:
-        return (self.table_id, self.chain_id, self.n)
-
-
-@dataclass
-class Chain:
-    chain_id: str
-    length: int
-    commitment: str
-    used: int = 0  # highest n opened
+__all__ = ["CLOSED", "OPEN", "Bet", "Chain", "EdgeState", "Round", "Table", "Withdrawal"]
 
 
 @dataclass
@@ -160,6 +123,8 @@ class EdgeState:
                 r = self.tables[e["data"]["table_id"]].round
                 assert r is not None
                 r.opened_seq = e["seq"]
+        elif (game := games.owner_of_kind(e["kind"])) is not None:
+            self._play(game, e["kind"], e["data"])
         self.seq, self.head = e["seq"], e["hash"]
 
     def _chain(self, d: dict[str, Any], ts: int) -> None:
@@ -186,23 +151,32 @@ class EdgeState:
         psn, amount = d["player"], d["amount"]
         bet = Bet(d["bet_id"], psn, d["table_id"], r.key, d["spot"], amount, d["player_seed"])
         self.ledger.transfer(L.cash(psn), L.in_play(psn), amount)
-        r.bets.append(bet)
-        r.staked[psn] = r.staked.get(psn, 0) + amount
-        r.spot_staked[(psn, bet.spot)] = r.spot_staked.get((psn, bet.spot), 0) + amount
+        r.add(bet)
         self.bets[bet.bet_id] = bet
+
+    def _play(self, game: games.Game, kind: str, d: dict[str, Any]) -> None:
+        # A game's own entry of its play phase (CONTRACT section 3); it may add a stake to a bet.
+        r = self.tables[d["table_id"]].round
+        assert r is not None and r.n == d["n"] and r.chain_id == d["chain_id"]
+        r.play.append((kind, d))
+        extra = game.extra_stake(kind, d)
+        if extra is not None:
+            bet = self.bets[extra[0]]
+            self.ledger.transfer(L.cash(bet.player), L.in_play(bet.player), extra[1])
+            r.add_stake(bet, extra[1])
 
     def _settled(self, d: dict[str, Any], ts: int) -> None:
         t = self.tables[d["table_id"]]
         for p in d["payouts"]:
             bet = self.bets.pop(p["bet_id"])
-            won = p["payout"]
-            self.ledger.post([(L.in_play(bet.player), -bet.amount), (L.cash(bet.player), won),
-                              (L.HOUSE, bet.amount - won)])
+            won, stake = p["payout"], bet.stake
+            self.ledger.post([(L.in_play(bet.player), -stake), (L.cash(bet.player), won),
+                              (L.HOUSE, stake - won)])
             rg = self.player(bet.player)
-            rg.losses.add(ts, bet.amount - won)
+            rg.losses.add(ts, stake - won)
             if rg.session_start is not None:
-                rg.session_net += won - bet.amount
-                rg.session_staked += bet.amount
+                rg.session_net += won - stake
+                rg.session_staked += stake
         t.last_result = {"n": d["n"], "outcome": d["outcome"], "chain_id": d["chain_id"]}
         t.round = None
 

@@ -1,9 +1,11 @@
 """Game tables and their versioned rule sets (limits and paytable)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from contract import fairness
+from edge_agent.domain import games
 
 
 @dataclass(frozen=True)
@@ -24,16 +26,10 @@ class RuleSet:
     limits: Limits = field(default_factory=Limits)
 
     def spots(self) -> list[str]:
-        return fairness.roulette_spots() if self.game == fairness.ROULETTE else sorted(fairness.BACCARAT_SPOTS)
+        return games.get(self.game).spots()
 
     def describe(self) -> dict[str, object]:
-        paytable = (
-            {"straight": "35:1", "red/black/odd/even/low/high": "1:1", "dozen/column": "2:1",
-             "zero": "loses every outside bet"}
-            if self.game == fairness.ROULETTE
-            else {"player": "1:1", "banker": "1:1 less 5% commission (floor)", "tie": "8:1",
-                  "player/banker on tie": "stake returned"}
-        )
+        described = games.get(self.game).describe()
         return {
             "version": self.version,
             "game": self.game,
@@ -42,8 +38,8 @@ class RuleSet:
                 "max_bet_per_spot": self.limits.max_bet_per_spot,
                 "max_per_round": self.limits.max_per_round,
             },
-            "paytable": paytable,
-            "spots": self.spots(),
+            "paytable": described["paytable"],
+            "spots": described["spots"],
         }
 
 
@@ -56,6 +52,8 @@ class TableSpec:
     reveal_s: float = 3.0
     # When the table has a studio feed, rounds run only while the feed is live.
     requires_feed: bool = False
+    # The game's own options (e.g. a play phase's decision window), read through PlayContext.settings.
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def game(self) -> str:

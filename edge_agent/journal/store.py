@@ -30,12 +30,40 @@ from typing import Any
 
 from contract import journal as J
 from contract.canonical import canonical_json_fast
+from edge_agent.app.ports import (
+    ChainSecret,
+    Data,
+    IdempotentAnswer,
+    KycDocument,
+    PlayerRecord,
+    Record,
+    Records,
+)
 from edge_agent.domain.errors import DomainError
+from edge_agent.journal.index import RoundIndex, SideOp
 
 BUSY_TIMEOUT_MS = 5000
 MAX_BATCH = 4096
 
-SideOp = tuple[str, tuple[Any, ...]]  # SQL + params, committed in the same transaction
+__all__ = ["JournalFailed", "JournalFenced", "JournalStore", "SideOp", "open_readonly"]
+
+
+def _record_op(rec: Record) -> SideOp:
+    """The SQL of each named record (schema.sql): the only place the application's writes become SQL."""
+    if isinstance(rec, ChainSecret):
+        return ("INSERT INTO chain_secrets VALUES (?,?,?,?)", (rec.table_id, rec.chain_id, rec.seed_top.hex(),
+                                                              rec.length))
+    if isinstance(rec, IdempotentAnswer):
+        return ("INSERT INTO idempotency VALUES (?,?,?,?,?)",
+                (rec.player, rec.key, rec.body_sha, rec.status, json.dumps(rec.response)))
+    if isinstance(rec, PlayerRecord):
+        return ("INSERT OR IGNORE INTO players VALUES (?,?,?,?,?,?,?)",
+                (rec.player_id, rec.pseudonym, rec.display_name, rec.email, rec.birth_date, rec.address,
+                 rec.created_ts))
+    if isinstance(rec, KycDocument):
+        return ("INSERT OR REPLACE INTO kyc_documents VALUES (?,?,?,?)",
+                (rec.reference, rec.player, rec.document, rec.created_ts))
+    raise TypeError(f"not a journal record: {rec!r}")
 
 
 def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -96,18 +124,26 @@ class JournalStore:
         self.fence_reason: str | None = None
         self.commits = 0
         self.on_commit: list[Callable[[int, float], None]] = []  # (rows, seconds) for metrics
+        self._index = RoundIndex(self.query)
         self._thread = threading.Thread(target=self._writer, name="journal-writer", daemon=True)
         self._thread.start()
 
     # --- appending (event-loop thread) --------------------------------------------------------
 
-    def append(self, kind: str, data: dict[str, Any], side_ops: list[SideOp] | None = None) -> dict[str, Any]:
-        """Assign seq/prev/hash and queue the entry for the next group commit. Not yet durable."""
+    def append(self, kind: str, data: Data | Callable[[int], Data], records: Records = ()) -> dict[str, Any]:
+        """Assign seq/prev/hash and queue the entry for the next group commit. Not yet durable.
+
+        `data` (or a callable given the assigned seq) is the entry's data; `records` (or a
+        callable given the seq) commit in the same transaction, as do the index rows."""
         if self._failed is not None:
             raise JournalFailed(str(self._failed))
         if self.fence_reason is not None:
             raise JournalFenced(self.fence_reason)
         seq = self.seq + 1
+        if callable(data):
+            data = data(seq)
+        side_ops = [_record_op(r) for r in (records(seq) if callable(records) else records)]
+        side_ops += self._index.rows(seq, kind, data)
         # ts never goes backwards within a journal, even if the wall clock does.
         ts = max(self.clock(), self._last_ts)
         data_json = _dumps(data)
@@ -119,7 +155,7 @@ class JournalStore:
         row = (seq, ts, kind, data_json, self.head, h)
         self.seq, self.head, self._last_ts = seq, h, ts
         with self._cv:
-            self._queue.append((row, side_ops or []))
+            self._queue.append((row, side_ops))
             self._cv.notify()
         return entry
 
@@ -271,3 +307,26 @@ class JournalStore:
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return self._read.execute(sql, params).fetchall()
+
+    # --- named reads of the records beside the journal (the application's port) -------------
+
+    def chain_secrets(self) -> list[ChainSecret]:
+        return [ChainSecret(t, c, bytes.fromhex(s), n)
+                for t, c, s, n in self.query("SELECT table_id, chain_id, seed_top, length FROM chain_secrets")]
+
+    def idempotent_answer(self, player: str, key: str) -> IdempotentAnswer | None:
+        rows = self.query("SELECT body_sha, status, response FROM idempotency WHERE player=? AND key=?", (player, key))
+        return IdempotentAnswer(player, key, rows[0][0], rows[0][1], json.loads(rows[0][2])) if rows else None
+
+    def round_span(self, table_id: str, chain_id: str, n: int) -> tuple[int, int] | None:
+        rows = self.query("SELECT first_seq, last_seq FROM rounds WHERE table_id=? AND chain_id=? AND n=?",
+                          (table_id, chain_id, n))
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def chain_seq(self, table_id: str, chain_id: str) -> int | None:
+        rows = self.query("SELECT seq FROM chains WHERE table_id=? AND chain_id=?", (table_id, chain_id))
+        return rows[0][0] if rows else None
+
+    def put_setting(self, key: str, value: str) -> int:
+        """Small adapter state (`kv`), committed in order with the entries around it."""
+        return self.side_write([("INSERT OR REPLACE INTO kv VALUES (?, ?)", (key, value))])

@@ -34,8 +34,11 @@ class CasinoViewerPolicy:
     def bind(self, service: MediaService) -> None:
         self.service = service
 
+    def _psn(self, player_id: str) -> str:
+        return self.casino.players.pseudonym(player_id)
+
     def refusal(self, player_id: str) -> Denied | None:
-        rg = self.casino.state.players.get(self.casino.pseudonym(player_id))
+        rg = self.casino.state.players.get(self._psn(player_id))
         if rg is None:
             return None
         try:
@@ -51,9 +54,8 @@ class CasinoViewerPolicy:
         log.info("media.audit", action="watch", role=principal.role, who=principal.sub,
                  jurisdiction=principal.jurisdiction, table=table_id, session=session_id)
         if principal.role == "regulator":
-            from edge_agent.regulator.access import record_query
-
-            record_query(self.casino, principal, f"/whep/{table_id}", {"session": session_id}, 201)
+            self.casino.oversight.record_query(principal.sub, principal.jurisdiction, f"/whep/{table_id}",
+                                               {"session": session_id}, 201)
 
     def closed(self, principal: tokens.Principal, session_id: str) -> None:
         if principal.role != "player":
@@ -70,7 +72,7 @@ class CasinoViewerPolicy:
     def _watch_player(self, player_id: str, session_id: str) -> None:
         entry = self._watch.get(player_id)
         if entry is None:
-            q = self.casino.events.subscribe(f"player:{self.casino.pseudonym(player_id)}")
+            q = self.casino.events.subscribe(f"player:{self._psn(player_id)}")
             task = asyncio.get_running_loop().create_task(self._until_excluded(player_id, q))
             entry = self._watch[player_id] = (task, set())
         entry[1].add(session_id)
@@ -80,7 +82,7 @@ class CasinoViewerPolicy:
             while True:
                 ev = await q.get()
                 if ev is None:  # dropped as a slow subscriber: look again
-                    q = self.casino.events.subscribe(f"player:{self.casino.pseudonym(player_id)}")
+                    q = self.casino.events.subscribe(f"player:{self._psn(player_id)}")
                     continue
                 if ev.get("type") == "session.ended" and ev.get("reason") in ENDS_VIEWING:
                     self._watch.pop(player_id, None)

@@ -37,7 +37,7 @@ class TableFeed(_Strict):
         return None if self.srt_passphrase_file is None else read_passphrase(self.srt_passphrase_file)
 
 
-def read_passphrase(path: Path) -> str:
+def read_passphrase(path: Path | str) -> str:
     """The passphrase in `path`; refused unless the file is the owner's only (mode 0600 or 0400)."""
     try:
         st = os.stat(path)
@@ -46,7 +46,7 @@ def read_passphrase(path: Path) -> str:
     if not stat.S_ISREG(st.st_mode) or st.st_mode & 0o077:
         raise ValueError(f"srt_passphrase_file {path} must be a regular file of mode 0600 "
                          f"(is {stat.filemode(st.st_mode)})")
-    text = path.read_text(encoding="utf-8").strip()
+    text = Path(path).read_text(encoding="utf-8").strip()
     if not 10 <= len(text) <= 79:
         raise ValueError(f"srt_passphrase_file {path}: the passphrase must be 10 to 79 characters")
     if any(c in text for c in "&?=#\n\r") or not text.isprintable():
@@ -80,7 +80,9 @@ def default_ladder() -> list[Rung]:
 class MediaConfig(_Strict):
     tables: list[TableFeed] = Field(default_factory=list)
     ladder: list[Rung] = Field(default_factory=default_ladder)
-    fps: int = 25
+    # The ladder's output frame rate (what players get: 25 or 50); a studio's other rates are
+    # converted (transcode.OutputClock).
+    fps: int = Field(25, ge=1, le=60)
     keyframe_interval_s: float = 1.0
     # Addresses put in ICE host candidates; empty = every non-loopback interface (aioice default).
     announce_addresses: list[str] = Field(default_factory=list)

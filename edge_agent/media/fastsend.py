@@ -14,20 +14,18 @@ from typing import Any
 import structlog
 from prometheus_client import Gauge
 
+from edge_agent.media.compat import pylibsrtp as srtp_compat
+
 log = structlog.get_logger(__name__)
 
 try:
     if os.environ.get("EDGE_MEDIA_FASTSEND", "1").lower() in ("0", "false", "no", "off"):
         raise ImportError("disabled by EDGE_MEDIA_FASTSEND")
-    from pylibsrtp._binding import ffi as _ffi
-    from pylibsrtp._binding import lib as _lib
-
     from edge_agent.media import _fastsend
 
-    # pylibsrtp bundles libsrtp 2.x: srtp_protect(srtp_t, void *rtp, int *len), in place.
-    if _ffi.typeof(_lib.srtp_protect).cname != "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)":
-        raise ImportError(f"unexpected srtp_protect signature {_ffi.typeof(_lib.srtp_protect).cname}")
-    PROTECT_FN = int(_ffi.cast("uintptr_t", _ffi.addressof(_lib, "srtp_protect")))
+    # pylibsrtp bundles libsrtp 2.x: srtp_protect(srtp_t, void *rtp, int *len), in place (checked
+    # by the compat module, which fails loudly on a pylibsrtp it was not tested with).
+    PROTECT_FN = srtp_compat.protect_fn()
     send_frame = _fastsend.send_frame
     SrtpError = _fastsend.SrtpError
     if os.environ.get("EDGE_MEDIA_GSO", "1").lower() in ("0", "false", "no", "off"):
@@ -62,7 +60,7 @@ def gso_enabled() -> bool:
 
 def srtp_ctx(session: Any) -> int:
     """The `srtp_t` of a pylibsrtp.Session (kept alive by whoever holds the Session)."""
-    return int(_ffi.cast("uintptr_t", session._srtp[0]))
+    return srtp_compat.srtp_ctx(session)
 
 
 def udp_fd(transport: Any) -> int:

@@ -1,50 +1,20 @@
-"""SRT ingest: an srt-live-transmit listener per table relays the feed to a loopback UDP socket,
-which PyAV demuxes through a file-like reader. A silence longer than the feed timeout ends the
+"""SRT ingest: a libsrt listener per table (edge_agent.media.srt) relays the feed to a loopback
+UDP socket, which PyAV demuxes through a file-like reader. A silence longer than the feed timeout ends the
 read (EOF), which is how the transcoder learns the feed is down."""
 from __future__ import annotations
 
-import ctypes
 import io
-import signal
 import socket
-import subprocess
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import structlog
 
+if TYPE_CHECKING:
+    from edge_agent.media.srt import SrtListener
+
 log = structlog.get_logger(__name__)
-
-
-def _die_with_parent() -> None:
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-class SrtListener:
-    """Keeps one `srt-live-transmit` listener running (restarted if it exits)."""
-
-    def __init__(self, port: int, latency_ms: int, udp_out: int, bind: str = "0.0.0.0") -> None:
-        self.port, self.latency_ms, self.udp_out, self.bind = port, latency_ms, udp_out, bind
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def ensure_running(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            return
-        if self._proc is not None:
-            log.warning("srt.listener_exited", port=self.port, rc=self._proc.returncode)
-        url = f"srt://{self.bind}:{self.port}?mode=listener&latency={self.latency_ms}"
-        self._proc = subprocess.Popen(
-            ["srt-live-transmit", "-q", "-a:yes", url, f"udp://127.0.0.1:{self.udp_out}"],
-            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,  # noqa: PLW1509 - one prctl call
-        )
-
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(2)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
 
 
 class UdpFeed(io.RawIOBase):

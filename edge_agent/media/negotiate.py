@@ -13,7 +13,7 @@ import copy
 from dataclasses import dataclass
 
 from aiortc import RTCRtpCodecParameters
-from aiortc.sdp import H264Profile, SessionDescription, parse_h264_profile_level_id
+from aiortc.sdp import H264Profile, MediaDescription, SessionDescription, parse_h264_profile_level_id
 
 # Closest to what the ladder encodes first: a decoder of any of these plays constrained baseline.
 _PROFILE_ORDER = [
@@ -58,6 +58,11 @@ def _sent_form(codec: RTCRtpCodecParameters) -> RTCRtpCodecParameters:
     return out
 
 
+def _listed(media: MediaDescription) -> list[RTCRtpCodecParameters]:
+    fmt = {str(f) for f in media.fmt}
+    return [c for c in media.rtp.codecs if str(c.payloadType) in fmt]
+
+
 def choose(offer_sdp: str) -> Choice:
     """The codecs to answer with, under the offer's payload types. Raises UnusableOffer."""
     try:
@@ -67,16 +72,18 @@ def choose(offer_sdp: str) -> Choice:
     video = next((m for m in desc.media if m.kind == "video" and m.port != 0), None)
     if video is None:
         raise UnusableOffer("no_video", "the offer has no video m-line")
-    ranked = [(r, i, c) for i, c in enumerate(video.rtp.codecs) if (r := _h264_rank(c)) is not None]
+    # Only the formats the m-line lists are offered (a stray a=rtpmap names nothing: RFC 4566 5.14).
+    listed = _listed(video)
+    ranked = [(r, i, c) for i, c in enumerate(listed) if (r := _h264_rank(c)) is not None]
     if not ranked:
-        offered = sorted({c.mimeType.split("/")[-1] for c in video.rtp.codecs})
+        offered = sorted({c.mimeType.split("/")[-1] for c in listed})
         raise UnusableOffer("no_h264", "the edge sends H.264 (packetization-mode=1); the offer has only "
                             + (", ".join(offered) or "no codecs"))
     h264 = min(ranked, key=lambda x: (x[0], x[1]))[2]
     audio = next((m for m in desc.media if m.kind == "audio" and m.port != 0), None)
     opus = None
     if audio is not None:
-        opus = next((c for c in audio.rtp.codecs if c.mimeType.lower() == "audio/opus" and c.clockRate == 48000),
+        opus = next((c for c in _listed(audio) if c.mimeType.lower() == "audio/opus" and c.clockRate == 48000),
                     None)
     return Choice(video.rtp.muxId, _sent_form(h264), audio.rtp.muxId if audio else None,
                   _sent_form(opus) if opus is not None else None)

@@ -7,25 +7,19 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import aioice.ice
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from edge_agent.media import negotiate, rtc_tweaks
+from edge_agent.media.compat import aioice as aioice_compat
 from edge_agent.media.compat import aiortc as aiortc_compat
 from edge_agent.media.rtcp import park_sender_rtcp
 
 rtc_tweaks.install_lazy_estimator()
 
-_original_host_addresses = aioice.ice.get_host_addresses
-
-
 def set_announce_addresses(addresses: list[str]) -> None:
     """Host candidates on exactly these local addresses (aioice otherwise drops 127.0.0.1)."""
-    if addresses:
-        aioice.ice.get_host_addresses = lambda use_ipv4=True, use_ipv6=True: list(addresses)
-    else:
-        aioice.ice.get_host_addresses = _original_host_addresses
+    aioice_compat.set_host_addresses(addresses)
 
 
 class IdleTrack(MediaStreamTrack):

@@ -17,13 +17,14 @@ import random
 import time
 from typing import Any
 
-import aiortc.rtcpeerconnection
-import aiortc.rtcrtpreceiver
 import structlog
 from aioice import stun
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsFingerprint
+
+from edge_agent.media.compat import aioice as aioice_compat
+from edge_agent.media.compat import aiortc as aiortc_compat
 
 log = structlog.get_logger(__name__)
 
@@ -53,7 +54,7 @@ class SharedCertificate(RTCCertificate):
         k = b":".join(p.openssl_profile for p in srtp_profiles)
         ctx = self._contexts.get(k)
         if ctx is None:
-            ctx = self._contexts[k] = super()._create_ssl_context(srtp_profiles)
+            ctx = self._contexts[k] = aiortc_compat.create_ssl_context(self, srtp_profiles)
         return ctx
 
 
@@ -77,13 +78,11 @@ class _SharedCertificateFactory:
 
 def new_peer_connection(configuration: RTCConfiguration | None = None) -> RTCPeerConnection:
     """An RTCPeerConnection on the process's shared DTLS certificate."""
-    module: Any = aiortc.rtcpeerconnection
-    original = module.RTCCertificate
-    module.RTCCertificate = _SharedCertificateFactory  # synchronous: no other pc can interleave
-    try:
+    original = aiortc_compat.swap_certificate_factory(_SharedCertificateFactory)
+    try:  # synchronous: no other pc can interleave
         return RTCPeerConnection(configuration)
     finally:
-        module.RTCCertificate = original
+        aiortc_compat.swap_certificate_factory(original)
 
 
 class _LazyBitrateEstimator:
@@ -102,28 +101,24 @@ class _LazyBitrateEstimator:
 
 def install_lazy_estimator() -> None:
     """Process-wide; a receiver that does get RTP behaves exactly as before."""
-    module: Any = aiortc.rtcrtpreceiver
-    module.RemoteBitrateEstimator = _LazyBitrateEstimator
+    aiortc_compat.set_receiver_estimator(_LazyBitrateEstimator)
 
 
 async def _query_consent(conn: Any) -> None:
     """aioice Connection.query_consent with retransmissions and a 30 s expiry (RFC 7675)."""
-    assert conn.remote_password is not None
     loop = asyncio.get_running_loop()
     last_ok = loop.time()
-    key = conn.remote_password.encode("utf8")
     while True:
         await asyncio.sleep(CONSENT_INTERVAL_S * (0.8 + 0.4 * random.random()))
-        for pair in list(conn._nominated.values()):
+        for pair in aioice_compat.nominated_pairs(conn):
             try:
-                await pair.protocol.request(conn.build_request(pair, nominate=False), pair.remote_addr,
-                                            integrity_key=key, retransmissions=CONSENT_RETRANSMISSIONS)
+                await aioice_compat.stun_request(pair, conn, CONSENT_RETRANSMISSIONS)
                 last_ok = loop.time()
             except stun.TransactionError:
                 pass
         if loop.time() - last_ok > CONSENT_EXPIRY_S:
             log.info("media.consent_expired", silent_s=round(loop.time() - last_ok, 1))
-            conn._query_consent_task = None
+            aioice_compat.consent_lost(conn)
             await conn.close()
             return
 
@@ -134,5 +129,4 @@ def robust_consent(pc: RTCPeerConnection) -> None:
         for transport in (t.sender.transport, t.receiver.transport):
             if transport is None:
                 continue
-            conn = transport.transport._connection
-            conn.query_consent = lambda conn=conn: _query_consent(conn)
+            aioice_compat.replace_consent(aiortc_compat.ice_connection(transport.transport), _query_consent)

@@ -85,15 +85,17 @@ def park_sender_rtcp(sender: Any) -> None:
     """Replace aiortc's periodic SR loop of `sender` (before it starts) with one that only waits
     to be stopped and then sends BYE, as aiortc's does."""
 
+    from aiortc.rtp import RtcpByePacket
+
+    from edge_agent.media.compat import aiortc as compat
+
     async def parked() -> None:
-        sender._RTCRtpSender__rtcp_started.set()
+        compat.rtcp_started(sender).set()
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
             pass
-        from aiortc.rtp import RtcpByePacket
+        await compat.send_rtcp(sender, [RtcpByePacket(sources=[compat.sender_ssrc(sender)])])
+        compat.rtcp_exited(sender).set()
 
-        await sender._send_rtcp([RtcpByePacket(sources=[sender._ssrc])])
-        sender._RTCRtpSender__rtcp_exited.set()
-
-    sender._run_rtcp = parked
+    compat.replace_rtcp_loop(sender, parked)

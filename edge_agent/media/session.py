@@ -34,6 +34,8 @@ from aiortc.rtp import (
 
 from edge_agent.media import fastsend, metrics, rtcp
 from edge_agent.media.abr import AbrController
+from edge_agent.media.compat import aioice as aioice_compat
+from edge_agent.media.compat import aiortc as aiortc_compat
 from edge_agent.media.fanout import EncodedFrame, RtpStream
 from edge_agent.media.peer import Peer
 
@@ -58,7 +60,7 @@ class SenderPath:
 
     def __init__(self, peer: Peer, sender: Any) -> None:
         self.sender = sender
-        self.stream = RtpStream(ssrc=sender._ssrc, payload_type=peer.payload_type(sender),
+        self.stream = RtpStream(ssrc=aiortc_compat.sender_ssrc(sender), payload_type=peer.payload_type(sender),
                                 seq=random.getrandbits(16), ts_offset=random.getrandbits(32))
         self._srtp, self._ice = peer.transport_handles(sender)
         self._history: list[bytes | None] = [None] * HISTORY
@@ -74,7 +76,7 @@ class SenderPath:
         self._sdes = b""
 
     def send(self, payloads: list[bytes], pts: int) -> int:
-        pair = self._ice._nominated.get(1)
+        pair = aioice_compat.nominated_pair(self._ice)
         if pair is None:
             return 0
         self.sent_at = _wall()
@@ -82,7 +84,7 @@ class SenderPath:
 
     def report(self) -> None:
         """Send one RTCP SR (+ SDES CNAME) with this path's counters, as aiortc's loop would."""
-        pair = self._ice._nominated.get(1)
+        pair = aioice_compat.nominated_pair(self._ice)
         s, st = self.sender, self.stream
         if pair is None or not st.packets:
             return  # no media yet: nothing to map RTP time to (RFC 3550 6.4.1: SRs are for senders)
@@ -91,12 +93,11 @@ class SenderPath:
             ntp_timestamp=ntp, rtp_timestamp=st.last_ts, packet_count=st.packets & 0xFFFFFFFF,
             octet_count=st.octets & 0xFFFFFFFF)))
         if not self._sdes:
-            cname = s._RTCRtpSender__cname
+            cname = aiortc_compat.sender_cname(s)
             if cname is not None:
                 self._sdes = bytes(RtcpSdesPacket(chunks=[RtcpSourceInfo(ssrc=st.ssrc, items=[(1, cname.encode())])]))
         # aiortc computes the RTT from RRs that echo this SR (LSR/DLSR).
-        s._RTCRtpSender__lsr = (ntp >> 16) & 0xFFFFFFFF
-        s._RTCRtpSender__lsr_time = _wall()
+        aiortc_compat.note_sender_report(s, (ntp >> 16) & 0xFFFFFFFF, _wall())
         pair.protocol.transport.sendto(self._srtp.protect_rtcp(payload + self._sdes), pair.remote_addr)
 
     def _send_python(self, pair: Any, payloads: list[bytes], pts: int) -> int:
@@ -151,7 +152,7 @@ class SenderPath:
 
     def resend(self, seq: int) -> None:
         data = self._history[seq % HISTORY]
-        pair = self._ice._nominated.get(1)
+        pair = aioice_compat.nominated_pair(self._ice)
         # The stored packet is the SRTP one, so a retransmission is the same bytes again.
         if data is not None and pair is not None and int.from_bytes(data[2:4], "big") == seq:
             pair.protocol.transport.sendto(data, pair.remote_addr)
@@ -196,14 +197,14 @@ class ViewerSession:
         metrics.VIEWER_RUNG.labels(self.id).set(self.rung)
 
     def _hook(self, sender: Any, video: bool) -> None:
-        original = sender._handle_rtcp_packet
+        def make(original: Any) -> Any:
+            async def handle(packet: Any) -> None:
+                await original(packet)  # RTT bookkeeping of the SRs it sent
+                if video:
+                    self.on_rtcp(packet, aiortc_compat.sender_rtt(sender))
+            return handle
 
-        async def handle(packet: Any) -> None:
-            await original(packet)  # RTT bookkeeping of the SRs it sent
-            if video:
-                self.on_rtcp(packet, sender._RTCRtpSender__rtt)
-
-        sender._handle_rtcp_packet = handle
+        aiortc_compat.wrap_rtcp_handler(sender, make)
 
     # -- fan-out sink ----------------------------------------------------------------------
     def send_frame(self, frame: EncodedFrame) -> None:

@@ -40,6 +40,7 @@ class TableMedia:
         self._rung_mark = time.monotonic()
         self._transit_base: list[float | None] = [None] * len(config.ladder)
         self._stopping = False
+        self.tap: Callable[[str, int, int, bool, list[bytes]], None] | None = None
 
     async def start(self) -> None:
         self._spawn()
@@ -49,8 +50,10 @@ class TableMedia:
         c = self.config
         self._transcoder = TranscoderProcess(
             self.table_id, self.feed.srt_port, self.feed.srt_latency_ms, c.ladder, c.fps,
-            max(1, round(c.fps * c.keyframe_interval_s)), c.feed_timeout_ms, c.audio, c.srt_bind,
-            self._on_message)
+            max(1, round(c.fps * c.keyframe_interval_s)), c.feed_timeout_ms, c.audio,
+            self.feed.srt_bind or c.srt_bind, self._on_message,
+            {"passphrase_file": str(self.feed.srt_passphrase_file) if self.feed.srt_passphrase_file else None,
+             "streamid": self.feed.srt_streamid})
         self._transcoder.start()
 
     async def stop(self) -> None:
@@ -77,6 +80,8 @@ class TableMedia:
             if self._forward is not None:
                 self._forward(("v", self.table_id, rung, pts, key, payloads, size))
             self.fanout.push(EncodedFrame(rung, pts, key, payloads, size))
+            if self.tap is not None:  # round video evidence and the vision check (edge_agent/evidence)
+                self.tap(self.table_id, rung, pts, key, payloads)
         elif kind == "a":
             _, pts, payload = msg
             if self._forward is not None:
@@ -86,6 +91,11 @@ class TableMedia:
         elif kind == "lat":
             metrics.INGEST_LATENCY.labels(self.table_id).observe(msg[1] / 1000)
             metrics.ENCODE_TIME.labels(self.table_id).observe(msg[2] / 1000)
+        elif kind == "refused":
+            metrics.SRT_REFUSED.labels(self.table_id, msg[1]).inc()
+            log.warning("srt.caller_refused", table=self.table_id, reason=msg[1], peer=msg[2])
+        elif kind == "caller":
+            log.info("srt.caller_accepted", table=self.table_id, peer=msg[1])
         elif kind == "up":
             self._set_live(True, "")
         elif kind == "down":

@@ -6,6 +6,8 @@ messages over a pipe:
   ("down", reason)              the feed stopped (silence, or the stream ended)
   ("v", rung, pts90k, key, [rtp payloads], encoded_bytes)
   ("a", pts48k, opus_payload)
+  ("refused", reason, peer)      an SRT caller was refused (no/wrong passphrase, stream id, ...)
+  ("caller", peer)              an SRT caller was accepted
   ("lat", capture_to_decoded_ms, encode_ms)   about once a second, when the picture carries a
                                              capture timestamp (the studio's does)
 The parent may send ("keyframe",) (PLI from a viewer: IDR on every rung, so rungs stay aligned)
@@ -23,12 +25,13 @@ from typing import Any
 
 import av
 import structlog
-from aiortc.codecs.h264 import H264Encoder
 from av.video.reformatter import VideoReformatter
 
 from edge_agent.media.child import spawn_child
-from edge_agent.media.config import Rung
-from edge_agent.media.ingest import SrtListener, UdpFeed, bind_udp, now_ms, wait_for_data
+from edge_agent.media.compat.aiortc import h264_payloads
+from edge_agent.media.config import Rung, read_passphrase
+from edge_agent.media.ingest import UdpFeed, bind_udp, now_ms, wait_for_data
+from edge_agent.media.srt import SrtListener
 from edge_agent.media.timestamp import read_capture_ts
 
 log = structlog.get_logger(__name__)
@@ -90,7 +93,7 @@ class Ladder:
         out = []
         for pkt in enc.encode(scaled):
             data = bytes(pkt)
-            payloads = H264Encoder._packetize(H264Encoder._split_bitstream(data))
+            payloads = h264_payloads(data)
             out.append((i, bool(pkt.is_keyframe), payloads, len(data)))
         return out
 
@@ -112,19 +115,48 @@ class Ladder:
         return list(self.encode_iter(frame, pts90))
 
 
+class OutputClock:
+    """The ladder's frame rate, whatever the studio sends: each decoded picture is sent for every
+    output slot (1/fps apart) it is the latest picture for. 50 fps in and 25 out drops every other
+    picture; 30 -> 25 drops one in six; 24 -> 25 repeats one a second. A jump of more than a
+    second (a new feed, a stall) restarts the slots at that picture."""
+
+    def __init__(self, fps: int) -> None:
+        self.step = 1.0 / fps
+        self._next: float | None = None
+
+    def slots(self, t: float) -> list[float]:
+        nxt = self._next
+        if nxt is None or abs(t - nxt) > 1.0:
+            nxt = t
+        out = []
+        while nxt <= t + self.step / 2:
+            out.append(nxt)
+            nxt += self.step
+        self._next = nxt
+        return out
+
+
 def run(table_id: str, srt_port: int, latency_ms: int, rungs: list[dict[str, Any]], fps: int,
-        keyint: int, feed_timeout_ms: int, audio: bool, srt_bind: str, conn: Connection) -> None:
-    """Child-process main."""
+        keyint: int, feed_timeout_ms: int, audio: bool, srt_bind: str, link: dict[str, Any],
+        conn: Connection) -> None:
+    """Child-process main. `link`: the studio link's `passphrase_file` and `streamid` (or None)."""
     ladder_rungs = [Rung(**r) for r in rungs]
     sock, udp_port = bind_udp()
-    listener = SrtListener(srt_port, latency_ms, udp_port, srt_bind)
-    stop = threading.Event()
-    ladder_ref: list[Ladder | None] = [None]
     send_lock = threading.Lock()
 
     def send(msg: tuple[Any, ...]) -> None:
         with send_lock:
             conn.send(msg)
+
+    pw_file = link.get("passphrase_file")
+    listener = SrtListener(srt_port, latency_ms, udp_port, srt_bind,
+                           passphrase=read_passphrase(pw_file) if pw_file else None,
+                           streamid=link.get("streamid"),
+                           on_reject=lambda reason, peer: send(("refused", reason, peer)),
+                           on_accept=lambda peer: send(("caller", peer)))
+    stop = threading.Event()
+    ladder_ref: list[Ladder | None] = [None]
 
     def control() -> None:
         while not stop.is_set():
@@ -161,6 +193,7 @@ def run(table_id: str, srt_port: int, latency_ms: int, rungs: list[dict[str, Any
             v_off: float | None = None
             a_next: int | None = None
             frames_seen = 0
+            clock = OutputClock(fps)
             try:
                 streams = [s for s in container.streams if s.type in ("video", "audio")]
                 for packet in container.demux(streams):
@@ -176,19 +209,20 @@ def run(table_id: str, srt_port: int, latency_ms: int, rungs: list[dict[str, Any
                             t = frame.time if frame.time is not None else 0.0
                             if v_off is None:
                                 v_off = (time.monotonic() - clock_origin) - t
-                            pts90 = int((t + v_off) * VIDEO_CLOCK)
-                            frames_seen += 1
-                            probe = frames_seen % fps == 0
-                            if probe:
-                                captured = read_capture_ts(frame)
-                                decoded_ms, t_enc = now_ms(), time.perf_counter()
-                            for rung, key, payloads, size in ladder.encode_iter(frame, pts90):
-                                send(("v", rung, pts90, key, payloads, size))
-                                if not up and key:
-                                    up = True
-                                    send(("up",))
-                            if probe and captured is not None:
-                                send(("lat", decoded_ms - captured, (time.perf_counter() - t_enc) * 1000))
+                            for slot in clock.slots(t):
+                                pts90 = int((slot + v_off) * VIDEO_CLOCK)
+                                frames_seen += 1
+                                probe = frames_seen % fps == 0
+                                if probe:
+                                    captured = read_capture_ts(frame)
+                                    decoded_ms, t_enc = now_ms(), time.perf_counter()
+                                for rung, key, payloads, size in ladder.encode_iter(frame, pts90):
+                                    send(("v", rung, pts90, key, payloads, size))
+                                    if not up and key:
+                                        up = True
+                                        send(("up",))
+                                if probe and captured is not None:
+                                    send(("lat", decoded_ms - captured, (time.perf_counter() - t_enc) * 1000))
                         elif opus is not None and isinstance(frame, av.AudioFrame) and up:
                             if a_next is None:
                                 a_next = int((time.monotonic() - clock_origin) * AUDIO_CLOCK)
@@ -213,10 +247,11 @@ class TranscoderProcess:
 
     def __init__(self, table_id: str, srt_port: int, latency_ms: int, rungs: list[Rung], fps: int,
                  keyint: int, feed_timeout_ms: int, audio: bool, srt_bind: str,
-                 on_message: Callable[[tuple[Any, ...]], None]) -> None:
+                 on_message: Callable[[tuple[Any, ...]], None], link: dict[str, Any] | None = None) -> None:
         self.table_id = table_id
+        # The passphrase travels as its file's path: the child reads it, nothing else holds it.
         self._args = (table_id, srt_port, latency_ms, [r.model_dump() for r in rungs], fps, keyint,
-                      feed_timeout_ms, audio, srt_bind)
+                      feed_timeout_ms, audio, srt_bind, link or {})
         self._on_message = on_message
         self._proc: Any = None
         self._conn: Connection | None = None

@@ -4,8 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 from contract import tokens
+from edge_agent.app.oversight import REGULATOR_QUERY
 
-REGULATOR_QUERY = "regulator.query"  # regulator, jurisdiction, route, params, status
+__all__ = ["REGULATOR_QUERY", "AccessDenied", "authorize", "journal_query", "record_query"]
 
 
 class AccessDenied(Exception):
@@ -31,33 +32,16 @@ def authorize(public_key_pem: str | None, jurisdiction: str, token: str | None) 
     return p
 
 
-def _clean(v: Any) -> Any:
-    if isinstance(v, bool) or v is None or isinstance(v, int):
-        return v
-    if isinstance(v, float):
-        return str(v)  # the journal holds no floats
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    return str(v)[:200]
-
-
 def record_query(casino: Any, principal: tokens.Principal, route: str, params: dict[str, Any],
                  status: int) -> dict[str, Any]:
     """Journal one regulator query (who, what, when: the entry's ts). Not yet durable.
 
     `params` must name players by pseudonym only: the journal never holds personal data.
     """
-    return casino._append(REGULATOR_QUERY, {
-        "regulator": principal.sub, "jurisdiction": principal.jurisdiction, "route": route,
-        "params": _clean(params), "status": int(status),
-    })
+    return casino.oversight.record_query(principal.sub, principal.jurisdiction, route, params, status)
 
 
 async def journal_query(casino: Any, principal: tokens.Principal, route: str, params: dict[str, Any],
                         status: int = 200) -> dict[str, Any]:
-    """Journal a regulator query and wait until it is durable (answer only what is recorded)."""
-    e = record_query(casino, principal, route, params, status)
-    await casino.store.durable(e["seq"])
-    return e
+    """Journal a regulator query; returns once durable (answer only what is recorded)."""
+    return await casino.oversight.journal_query(principal.sub, principal.jurisdiction, route, params, status)

@@ -128,6 +128,7 @@ def round_page(d: dict[str, Any]) -> str:
                  f"<br>Outcome <code>{e(json.dumps(d['outcome']))}</code></p>")
     elif d["status"] == "voided":
         body += f"<p>Void reason <b>{e(d.get('reason'))}</b></p>"
+    body += video_block(d.get("video"))
     body += f"<h2>Re-check</h2><ul>{checks}</ul><p class={'ok' if v['ok'] else 'bad'}>" \
             f"{'All checks hold' if v['ok'] else 'A check FAILED'}</p>"
     pays = {p["bet_id"]: p["payout"] for p in d.get("payouts", [])}
@@ -138,6 +139,18 @@ def round_page(d: dict[str, Any]) -> str:
         {"player_id": lambda r: f"/regulator/players/{quote(r['player'])}"})
     body += "<h2>Journal entries</h2>" + "".join(f"<pre>{e(json.dumps(x, sort_keys=True))}</pre>" for x in d["entries"])
     return layout(f"Round {d['table_id']} / {d['chain_id']} / {d['n']}", body, d)
+
+
+def video_block(v: dict[str, Any] | None) -> str:
+    """The round's clip (edge_agent/evidence): a player and a download link, or why there is none."""
+    if v is None:
+        return "<h2>Video</h2><p class=muted>No clip was journaled for this round.</p>"
+    if not v["kept"]:
+        return (f"<h2>Video</h2><p class=muted>Clip deleted at the end of its retention period; its SHA-256 "
+                f"stays in the journal: <code>{e(v['sha256'])}</code></p>")
+    return (f'<h2>Video</h2><video id=round-video controls preload=metadata width=640 src="{e(v["url"])}"></video>'
+            f'<p><a href="{e(v["url"])}?download=1">Download the clip</a> ({e(v["bytes"])} bytes) · SHA-256 '
+            f"<code>{e(v['sha256'])}</code> (the <code>round.video</code> entry below)</p>")
 
 
 def players_page(d: dict[str, Any]) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 from contract import fairness
 from contract import journal as J
 from contract import sync as S
+from edge_agent.domain import games
+from edge_agent.domain import rounds as R
 from edge_agent.domain import state as ST
 
 # AMLD4 art. 11(d): customer due diligence at EUR 2,000 in one or linked operations.
@@ -111,19 +113,23 @@ def rounds(conn: sqlite3.Connection, *, table_id: str | None = None, status: str
 def check_round(proof: dict[str, Any]) -> dict[str, Any]:
     """Re-run CONTRACT section 3 on a round proof: seed, client seed, outcome, payouts."""
     checks: dict[str, Any] = {}
+    opened = next((e for e in proof["entries"] if e["kind"] == J.ROUND_OPENED), None)
+    game = games.get(proof.get("game") or (opened["data"]["game"] if opened else ""))
+    # The round as its entries record it (bets, and the play entries of games that have them).
+    r = R.replay(proof["entries"], game.play_kinds, game.extra_stake)
     if proof["status"] == "settled":
         n = proof["n"]
         checks["seed_matches_commitment"] = fairness.seed_matches_commitment(
             proof["server_seed"], n, proof["commitment"]) and 1 <= n <= proof["chain_length"]
         cs = fairness.client_seed((b["bet_id"], b["player_seed"]) for b in proof["bets"])
         checks["client_seed_matches_bets"] = cs == proof["client_seed"]
-        expected = fairness.outcome(proof["game"], bytes.fromhex(proof["server_seed"]), cs, n)
-        checks["outcome_follows_from_seeds"] = expected == proof["outcome"]
-        want = {b["bet_id"]: fairness.payout(proof["game"], b["spot"], b["amount"], expected) for b in proof["bets"]}
+        expected = game.settle(r, bytes.fromhex(proof["server_seed"]), cs) if r else None
+        checks["outcome_follows_from_seeds"] = expected is not None and expected.outcome == proof["outcome"]
+        want = {p["bet_id"]: p["payout"] for p in expected.payouts} if expected else None
         checks["payouts_match_paytable"] = want == {p["bet_id"]: p["payout"] for p in proof["payouts"]}
     elif proof["status"] == "voided":
-        want = {b["bet_id"]: b["amount"] for b in proof["bets"]}
-        checks["refunds_match_stakes"] = want == {r["bet_id"]: r["amount"] for r in proof["refunds"]}
+        want = {b.bet_id: b.stake for b in r.bets} if r else {}
+        checks["refunds_match_stakes"] = want == {x["bet_id"]: x["amount"] for x in proof["refunds"]}
     for e in proof["entries"]:
         if J.entry_hash(e["seq"], e["ts"], e["kind"], e["data"], e["prev"]) != e["hash"]:
             checks["entry_hashes"] = False

@@ -33,6 +33,7 @@ from contract import tokens
 from edge_agent.audit import checkpoints as CP
 from edge_agent.audit.export import export_bundle
 from edge_agent.domain.errors import DomainError
+from edge_agent.evidence.routes import clip_info, regulator_clip
 from edge_agent.regulator import html as H
 from edge_agent.regulator import queries as Q
 from edge_agent.regulator.access import AccessDenied, authorize, journal_query
@@ -181,7 +182,8 @@ def regulator_router(casino: Any, token_public_key_pem: str | None) -> APIRouter
             raise RegError(422, "invalid_request", "n must be an integer") from None
         ctx.params["n"] = n
         proof = casino.round_proof(p["table_id"], p["chain_id"], n)
-        return await in_db(lambda c: Q.round_detail(c, proof))
+        detail = await in_db(lambda c: Q.round_detail(c, proof))
+        return {**detail, "video": clip_info(casino, p["table_id"], p["chain_id"], n)}
 
     async def players_data(ctx: Ctx) -> dict[str, Any]:
         limit, offset = ctx.int_param("limit", 100, lo=1, hi=Q.MAX_LIMIT), ctx.int_param("offset", 0)
@@ -238,15 +240,20 @@ def regulator_router(casino: Any, token_public_key_pem: str | None) -> APIRouter
     async def export_data(ctx: Ctx) -> Response:
         a, b = ctx.int_param("from_seq", None, lo=1), ctx.int_param("to_seq", None, lo=1)
         ta, tb = ctx.int_param("from_ts"), ctx.int_param("to_ts")
+        with_video = ctx.int_param("with_video", 0, lo=0, hi=1) == 1 and getattr(casino, "evidence", None) is not None
         tmp = Path(tempfile.mkdtemp(prefix="regexport-"))
 
         def build() -> tuple[Path, Any]:
             name = f"export-{cfg.edge_id}"
             m = export_bundle(db_path, tmp / name, edge_id=cfg.edge_id, jurisdiction=cfg.jurisdiction,
                               from_seq=a, to_seq=b, from_ts=ta, to_ts=tb)
+            if with_video:  # the clips of the bundle's rounds (video/, listed in the manifest)
+                from edge_agent.evidence.export import add_videos
+
+                m = add_videos(tmp / name, casino.evidence.library.root)
             z = tmp / f"{name}-{m.from_seq}-{m.to_seq}.zip"
             with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
-                for f in ("journal.jsonl", "manifest.json"):
+                for f in ("journal.jsonl", "manifest.json", *[f"video/{v}" for v in getattr(m, "videos", None) or {}]):
                     zf.write(tmp / name / f, f"{name}-{m.from_seq}-{m.to_seq}/{f}")
             return z, m
 
@@ -308,11 +315,13 @@ def regulator_router(casino: Any, token_public_key_pem: str | None) -> APIRouter
           query="from_seq:integer to_seq:integer kind limit:integer")
     route(f"{api}/access-log", access_data, summary="Every regulator query made at this edge", query="limit:integer")
     route(f"{api}/export", export_data, summary="Export bundle (CONTRACT section 5) as a zip",
-          query="from_seq:integer to_seq:integer from_ts:integer to_ts:integer")
+          query="from_seq:integer to_seq:integer from_ts:integer to_ts:integer with_video:integer")
     route(f"{api}/merkle/inclusion", inclusion_data,
           summary="RFC 6962 inclusion proof of entry `seq` in the journal tree of `size` entries",
           query="seq:integer size:integer")
     route(f"{api}/checkpoints/latest", checkpoint_data, summary="The last signed checkpoint sent to the cloud")
+    route(f"{api}/rounds/{{table_id}}/{{chain_id}}/{{n}}/video", regulator_clip(casino),
+          summary="The round's clip (MP4; Range for seeking; ?download=1 as an attachment)")
 
     # --- HTML view ----------------------------------------------------------------------------
 
@@ -324,6 +333,7 @@ def regulator_router(casino: Any, token_public_key_pem: str | None) -> APIRouter
     route("/regulator/", page(summary_data, H.summary_page), html=True)
     route("/regulator/rounds", page(rounds_data, H.rounds_page), html=True)
     route("/regulator/rounds/{table_id}/{chain_id}/{n}", page(round_data, H.round_page), html=True)
+    route("/regulator/rounds/{table_id}/{chain_id}/{n}/video", regulator_clip(casino), html=True)
     route("/regulator/players", page(players_data, H.players_page), html=True)
     route("/regulator/players/{player}", page(player_data, H.player_page), html=True)
     route("/regulator/voids", page(voids_data, H.voids_page), html=True)

@@ -10,13 +10,15 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import av
 import numpy as np
 import structlog
 
-from edge_agent.studio.render import TableRenderer
+from edge_agent.media.config import read_passphrase
+from edge_agent.studio.render import Scene, TableRenderer
 
 log = structlog.get_logger(__name__)
 
@@ -35,13 +37,21 @@ def free_udp_port() -> int:
         return s.getsockname()[1]
 
 
-def caller_url(srt_url: str, latency_ms: int | None) -> str:
+def caller_url(srt_url: str, latency_ms: int | None, passphrase: str | None = None,
+               streamid: str | None = None) -> str:
     parts = urlsplit(srt_url)
     q = dict(parse_qsl(parts.query))
     q.setdefault("mode", "caller")
     if latency_ms is not None:
         q.setdefault("latency", str(latency_ms))
-    return urlunsplit(("srt", parts.netloc, parts.path, urlencode(q), ""))
+    query = urlencode(q)
+    # Not percent-encoded: srt-live-transmit takes option values verbatim (the edge's passphrase
+    # rules exclude & ? = #; a stream id is the operator's plain name).
+    if passphrase is not None:
+        query += f"&passphrase={passphrase}&pbkeylen=32"
+    if streamid is not None:
+        query += f"&streamid={streamid}"
+    return urlunsplit(("srt", parts.netloc, parts.path, query, ""))
 
 
 def run_studio(
@@ -56,11 +66,20 @@ def run_studio(
     latency_ms: int | None = 40,
     duration_s: float | None = None,
     audio: bool = True,
+    passphrase_file: str | None = None,
+    streamid: str | None = None,
+    game: str = "roulette",
+    scene: Scene | None = None,
 ) -> None:
-    """Stream the simulated table to `srt_url` (e.g. "srt://edge:9000") until `duration_s` or SIGTERM."""
+    """Stream the simulated table to `srt_url` (e.g. "srt://edge:9000") until `duration_s` or SIGTERM.
+
+    `passphrase_file` (mode 0600) and `streamid` authenticate and encrypt the link (AES-256), as
+    the edge's table config asks."""
+    passphrase = read_passphrase(Path(passphrase_file)) if passphrase_file else None
     udp_port = free_udp_port()
     relay = subprocess.Popen(
-        ["srt-live-transmit", "-q", "-a:yes", f"udp://127.0.0.1:{udp_port}", caller_url(srt_url, latency_ms)],
+        ["srt-live-transmit", "-q", "-a:yes", f"udp://127.0.0.1:{udp_port}",
+         caller_url(srt_url, latency_ms, passphrase, streamid)],
         stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,  # noqa: PLW1509 - one prctl call
     )
     stop = False
@@ -87,8 +106,8 @@ def run_studio(
             a = out.add_stream("aac", rate=48000)
             a.layout = "stereo"
             a.bit_rate = 96000
-        renderer = TableRenderer(table_id, width, height)
-        log.info("studio.start", table=table_id, srt=srt_url, fps=fps)
+        renderer = TableRenderer(table_id, width, height, game=game)
+        log.info("studio.start", table=table_id, srt=srt_url, fps=fps, encrypted=passphrase is not None)
         t0 = time.monotonic()
         samples = 0
         i = 0
@@ -100,7 +119,7 @@ def run_studio(
             elif delay < -1.0:  # fell behind (CPU starved): skip ahead instead of bursting
                 t0 = time.monotonic() - i / fps
             overlay = overlay_source() if overlay_source else None
-            frame = renderer.render(i, int(time.time() * 1000), overlay)
+            frame = renderer.render(i, int(time.time() * 1000), overlay, scene)
             frame.pts = i
             frame.time_base = fractions.Fraction(1, fps)
             for pkt in v.encode(frame):

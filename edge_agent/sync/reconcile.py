@@ -35,6 +35,7 @@ from contract import journal as J
 from contract import sync as S
 from contract.canonical import canonical_json
 from edge_agent.config import EdgeConfig
+from edge_agent.journal.index import RoundIndex
 from edge_agent.journal.store import BUSY_TIMEOUT_MS
 from edge_agent.sync import cloud
 from edge_agent.sync.service import KV_SENT, JournalConflict, inbox_prefix
@@ -168,8 +169,10 @@ def _import(db: Path, entries: list[S.SyncedEntry], local: int, top: int) -> int
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany("INSERT INTO journal VALUES (?,?,?,?,?,?)", rows)
-            for sql, params in _index_rows(conn, tail):
-                conn.execute(sql, params)
+            index = RoundIndex(lambda sql, p=(): conn.execute(sql, p).fetchall())
+            for e in tail:
+                for sql, params in index.rows(e["seq"], e["kind"], e["data"]):
+                    conn.execute(sql, params)
             conn.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)", (KV_SENT, str(top)))
             conn.execute("COMMIT")
         except BaseException:
@@ -178,30 +181,3 @@ def _import(db: Path, entries: list[S.SyncedEntry], local: int, top: int) -> int
         return len(rows)
     finally:
         conn.close()
-
-
-def _index_rows(conn: sqlite3.Connection, tail: list[dict[str, Any]]) -> list[tuple[str, tuple[Any, ...]]]:
-    """The `chains` and `rounds` rows the casino would have written with these entries."""
-    ops: list[tuple[str, tuple[Any, ...]]] = []
-    opened: dict[tuple[str, str, int], tuple[int, str]] = {}
-    for e in tail:
-        d = e["data"]
-        if e["kind"] == J.FAIRNESS_CHAIN:
-            ops.append(("INSERT OR REPLACE INTO chains VALUES (?,?,?)", (d["table_id"], d["chain_id"], e["seq"])))
-        elif e["kind"] == J.ROUND_OPENED:
-            opened[(d["table_id"], d["chain_id"], d["n"])] = (e["seq"], d.get("game", ""))
-        elif e["kind"] in (J.ROUND_SETTLED, J.ROUND_VOIDED):
-            key = (d["table_id"], d["chain_id"], d["n"])
-            first = opened.get(key)
-            if first is None:
-                row = conn.execute(
-                    "SELECT seq, json_extract(data, '$.game') FROM journal WHERE kind = ? AND "
-                    "json_extract(data, '$.table_id') = ? AND json_extract(data, '$.chain_id') = ? AND "
-                    "json_extract(data, '$.n') = ? ORDER BY seq DESC LIMIT 1",
-                    (J.ROUND_OPENED, *key)).fetchone()
-                first = (row[0], row[1] or "") if row else (e["seq"], d.get("game", ""))
-            settled = e["kind"] == J.ROUND_SETTLED
-            ops.append(("INSERT OR REPLACE INTO rounds VALUES (?,?,?,?,?,?,?,?)",
-                        (*key, d.get("game") or first[1], first[0], e["seq"], "settled" if settled else "voided",
-                         None if settled else d.get("reason"))))
-    return ops

@@ -80,3 +80,11 @@ def test_garbage_is_bad_sdp() -> None:
     with pytest.raises(negotiate.UnusableOffer) as e:
         negotiate.choose("v=0\r\nm=video nonsense\r\n")
     assert e.value.code in ("bad_sdp", "no_h264", "no_video")
+
+
+def test_only_formats_on_the_m_line_count() -> None:
+    """H.264 rtpmap lines left behind after its payload types were taken off the m-line offer nothing."""
+    stripped = CHROMIUM.replace(" 102 103 104 107 108 109 114 115 116 117 39 40 41 42 43 44", "")
+    with pytest.raises(negotiate.UnusableOffer) as e:
+        negotiate.choose(stripped)
+    assert e.value.code == "no_h264"

@@ -169,6 +169,9 @@ def test_rendered_files(provisioned) -> None:
         assert proc.returncode == 0 and not proc.stderr.strip(), proc.stdout + proc.stderr
 
 
+ANSIBLE_DEFAULT_CONFIG_DIR = "/etc/edge-agent"  # edge_prefix "" in this render
+
+
 def test_nats_credentials_rendered(tmp_path: Path) -> None:
     """The edge's own NATS user and password reach its config (template only, no install)."""
     out = tmp_path / "edge.yaml"
@@ -186,8 +189,11 @@ def test_nats_credentials_rendered(tmp_path: Path) -> None:
                            "-e", f"ansible_python_interpreter={sys.executable}",
                            "-e", "edge_id=edge-on-1", "-e", "edge_nats_password=s3cret",
                            "-e", "edge_nats_url=nats://127.0.0.1:4222",
-                           "-e", json.dumps({"edge_media": {"tables": [{"table_id": "roulette-1", "srt_port": 9000}],
-                                                            "viewer_capacity": 700}})],
+                           "-e", json.dumps({"edge_media": {"tables": [{"table_id": "roulette-1", "srt_port": 9000},
+                                                                       {"table_id": "open-1", "srt_port": 9001}],
+                                                            "viewer_capacity": 700},
+                                             "edge_srt_passphrases": {"roulette-1": "vaulted-studio-secret"},
+                                             "edge_srt_bind": "10.0.5.1"})],
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "ANSIBLE_HOME": str(tmp_path / "ah"),
                                "ANSIBLE_LOCAL_TEMP": str(tmp_path / "at")})
@@ -198,7 +204,12 @@ def test_nats_credentials_rendered(tmp_path: Path) -> None:
     assert "bet.placed" in cfg["residency"]["allow_kinds"]
     # Media: one fan-out worker per core (no facts gathered here: 1), the operator's capacity kept.
     assert cfg["media"]["workers"] == 1 and cfg["media"]["viewer_capacity"] == 700
-    assert cfg["media"]["tables"] == [{"table_id": "roulette-1", "srt_port": 9000}]
+    # The studio link's secret is named by file, never put in the config itself.
+    key = ANSIBLE_DEFAULT_CONFIG_DIR + "/srt-roulette-1.key"
+    assert cfg["media"]["tables"] == [{"table_id": "roulette-1", "srt_port": 9000, "srt_passphrase_file": key},
+                                      {"table_id": "open-1", "srt_port": 9001}]
+    assert cfg["media"]["srt_bind"] == "10.0.5.1"
+    assert "vaulted-studio-secret" not in out.read_text()
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -200,6 +200,7 @@ const bj = new BJ.Panel({ send, placeBet: (spot) => placeBet(spot), money, serve
 function isBlackjack(tid) { const t = S.tables.get(tid); return !!t && t.game === "blackjack"; }
 
 function handle(m) {
+  window.dispatchEvent(new CustomEvent("casino:message", { detail: m }));  // overlays (reveal-overlay.js)
   if ((m.table_id === S.current && isBlackjack(S.current)) || m.type === "decision.accepted" || m.type === "decision.refused") {
     bj.onMessage(m);
   }

@@ -1,0 +1,63 @@
+"""The core every application service shares: the journal port, the state folded from it, events.
+
+Every command has one shape: validate against `state` (a DomainError leaves everything
+untouched), then `record` its entries — each appended and folded into the state in the same
+synchronous step, so concurrent requests never interleave half-way — then await durability
+before answering (`durable`). State changes only through journal entries.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from contract import journal as J
+from edge_agent import metrics as M
+from edge_agent.app.ports import Data, Entry, JournalPort, Records
+from edge_agent.config import EdgeConfig
+from edge_agent.domain import errors as E
+from edge_agent.domain import state as ST
+from edge_agent.events import EventHub
+
+
+class Engine:
+    def __init__(self, config: EdgeConfig, store: JournalPort, clock: Callable[[], int]) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.state = ST.EdgeState(config.table_specs())
+        self.events = EventHub()
+        # Told at the player's next connection: what happened while nobody could be listening.
+        self.notices: dict[str, list[dict[str, Any]]] = {}
+        self.running = False
+
+    def replay(self) -> None:
+        """Rebuild the state from the journal, checking the hash chain as it goes."""
+        prev = J.GENESIS_PREV
+        for e in self.store.iter_all():
+            if e["prev"] != prev or J.entry_hash(e["seq"], e["ts"], e["kind"], e["data"], e["prev"]) != e["hash"]:
+                raise RuntimeError(f"journal hash chain broken at seq {e['seq']}: refusing to start")
+            self.state.apply(e)
+            prev = e["hash"]
+        M.JOURNAL_HEAD.set(self.state.seq)
+
+    def record(self, kind: str, data: Data | Callable[[int], Data], records: Records = ()) -> Entry:
+        """Append one entry and fold it into the state. Not yet durable."""
+        e = self.store.append(kind, data, records)
+        self.state.apply(e)
+        return e
+
+    async def durable(self, e: Entry | None = None) -> None:
+        """Wait until `e` (default: everything recorded so far) is committed."""
+        await self.store.durable(self.store.seq if e is None else e["seq"])
+
+    def table(self, table_id: Any) -> ST.Table:
+        t = self.state.tables.get(table_id) if isinstance(table_id, str) else None
+        if t is None:
+            raise E.DomainError(E.UNKNOWN_TABLE, f"unknown table {table_id!r}", 404)
+        return t
+
+    def publish_table(self, table_id: str, event: dict[str, Any]) -> None:
+        self.events.publish(f"table:{table_id}", event)
+
+    def publish_player(self, psn: str, event: dict[str, Any]) -> None:
+        self.events.publish(f"player:{psn}", event)

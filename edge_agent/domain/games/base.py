@@ -1,0 +1,116 @@
+"""The one interface every game implements (see `edge_agent.domain.games` for how to add one)."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from edge_agent.domain.rounds import Round
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What `round.settled` carries beyond the seeds: the outcome and one payout per bet, in bet order.
+
+    A payout is everything credited for the bet, every stake of it included; 0 for a loss."""
+
+    outcome: dict[str, Any]
+    payouts: list[dict[str, Any]]  # [{"bet_id", "payout"}]
+
+
+class PlayContext(Protocol):
+    """What the round scheduler hands a game's play phase (implemented in `edge_agent.app.rounds`).
+
+    Every method goes through the application layer: journal entries are folded into the state
+    as they are appended, stakes are debited by the fold, and `record` returns once durable."""
+
+    @property
+    def round(self) -> Round:
+        """The live round (bets, extra stakes and the play entries so far)."""
+
+    @property
+    def server_seed(self) -> bytes:
+        """This round's seed (secret until settlement: never put it in an entry or an event)."""
+
+    @property
+    def client_seed(self) -> str:
+        """Fixed when betting closed (CONTRACT section 3)."""
+
+    @property
+    def settings(self) -> Mapping[str, Any]:
+        """The table's game options from the configuration (e.g. a decision window)."""
+
+    def now(self) -> int:
+        """Milliseconds, the journal's clock."""
+
+    async def record(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Journal one entry of this round (`kind` in the game's `play_kinds`; table_id, chain_id and n
+        are filled in), fold it and return it once durable. Raises `RoundEnded` if the round is over."""
+
+    def announce(self, event: dict[str, Any]) -> None:
+        """Publish an event to the table's watchers (`table_id` and `n` are filled in)."""
+
+    def tell(self, player: str, event: dict[str, Any]) -> None:
+        """Publish an event to one player."""
+
+    async def window(self, seconds: float) -> bool:
+        """Wait out a decision window; False when the round ended meanwhile (voided)."""
+
+    def check_extra_stake(self, player: str, amount: int) -> None:
+        """Refuse (DomainError) an extra stake the player's funds, limits or the table's round maximum forbid."""
+
+
+class PlayPhase(Protocol):
+    """A game's own part of a round, run by the scheduler after betting closes, before settlement."""
+
+    async def run(self) -> None:
+        """Play the round out (deal, decision windows, cards). Return when settlement may follow."""
+
+    async def act(self, player: str, action: Mapping[str, Any]) -> dict[str, Any]:
+        """A player's decision during the play phase; returns once durable; DomainError to refuse."""
+
+
+class RoundEnded(Exception):
+    """The round was voided (feed lost, operator, exclusion) while its play phase ran."""
+
+
+class Game(ABC):
+    """A game: spots, bet admission, outcome from the fairness stream, payouts, paytable, play phase."""
+
+    name: ClassVar[str]
+    #: the version a table's rules default to (`<game>/<n>`); a new paytable means a new version
+    rules_version: ClassVar[str]
+    #: journal kinds of this game's play phase, folded into `Round.play` (CONTRACT section 3)
+    play_kinds: ClassVar[frozenset[str]] = frozenset()
+
+    @abstractmethod
+    def spots(self) -> list[str]:
+        """Every spot a bet may name, in display order."""
+
+    def valid_spot(self, spot: object) -> bool:
+        return isinstance(spot, str) and spot in self.spots()
+
+    @abstractmethod
+    def paytable(self) -> dict[str, str]:
+        """Human-readable payouts, shown with the rules."""
+
+    def admit(self, r: Round, player: str, spot: str, amount: int) -> None:
+        """Rules of this game on who may bet what, beyond the table's limits (e.g. one bet per
+        player per round). Raise `DomainError` to refuse; change nothing."""
+
+    @abstractmethod
+    def settle(self, r: Round, server_seed: bytes, client_seed: str) -> Settlement:
+        """Outcome and payouts from the seeds, the bets and the round's play entries only."""
+
+    def extra_stake(self, kind: str, data: Mapping[str, Any]) -> tuple[str, int] | None:
+        """(bet_id, amount) when a play entry adds a stake to a bet (debited by the state's fold)."""
+        return None
+
+    def play_phase(self, ctx: PlayContext) -> PlayPhase | None:
+        """The part of the round between betting close and settlement; None: settle at once."""
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        return {"paytable": self.paytable(), "spots": self.spots()}
+
