@@ -70,7 +70,7 @@ def verify_bundle(folder: Path) -> Report:
         report.problems.append(Problem(None, f"unreadable bundle: {exc}"))
         return report
     entries: list[dict[str, Any]] = []
-    for n, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), start=1):
+    for n, line in enumerate(J.split_records(raw.decode("utf-8", errors="replace")), start=1):
         try:
             entries.append(json.loads(line))
         except ValueError:

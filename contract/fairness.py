@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -165,19 +164,7 @@ def outcome(game: str, server_seed: bytes, client_seed_hex: str, n: int) -> dict
 
 # --- spots and payouts ------------------------------------------------------------------------
 
-_ROULETTE_SPOT = re.compile(r"^(?:straight:(0|[1-9]\d?)|(red|black|odd|even|low|high)|(dozen|column):([123]))$")
 BACCARAT_SPOTS = frozenset({"player", "banker", "tie"})
-
-
-def valid_spot(game: str, spot: str) -> bool:
-    if not isinstance(spot, str):
-        return False
-    if game == ROULETTE:
-        m = _ROULETTE_SPOT.match(spot)
-        return bool(m) and (m.group(1) is None or int(m.group(1)) <= 36)
-    if game == BACCARAT:
-        return spot in BACCARAT_SPOTS
-    return False
 
 
 def roulette_spots() -> list[str]:
@@ -187,6 +174,21 @@ def roulette_spots() -> list[str]:
         + [f"dozen:{d}" for d in (1, 2, 3)]
         + [f"column:{c}" for c in (1, 2, 3)]
     )
+
+
+ROULETTE_SPOTS = frozenset(roulette_spots())
+
+
+def valid_spot(game: str, spot: object) -> bool:
+    """Exact membership in the game's spot set: no pattern can let `"red\\n"` or `"straight:07"`
+    through to a payout lookup that does not know it."""
+    if not isinstance(spot, str):
+        return False
+    if game == ROULETTE:
+        return spot in ROULETTE_SPOTS
+    if game == BACCARAT:
+        return spot in BACCARAT_SPOTS
+    return False
 
 
 def _roulette_multiplier(spot: str, number: int) -> int:

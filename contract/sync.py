@@ -7,9 +7,11 @@ Players are named only by pseudonym (CONTRACT section 6).
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from contract.bounds import Int64, Money, Seq
 
 JOURNAL_STREAM = "CASINO_JOURNAL"
 COMMAND_STREAM = "CASINO_COMMANDS"
@@ -53,8 +55,8 @@ class SyncedEntry(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
-    seq: int
-    ts: int
+    seq: Seq
+    ts: Int64
     kind: str
     data: dict[str, Any]
     prev: str
@@ -67,7 +69,7 @@ class SyncedEntry(BaseModel):
 class _Cmd(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str  # unique per command; the edge applies each id once
-    ts: int  # Unix ms when the cloud issued it
+    ts: Int64  # Unix ms when the cloud issued it
 
 
 class KycResult(_Cmd):
@@ -81,7 +83,7 @@ class DepositCredit(_Cmd):
     type: Literal["deposit.credit"] = "deposit.credit"
     deposit_id: str
     player: str
-    amount: int = Field(gt=0)
+    amount: Money
     currency: str
 
 
@@ -91,7 +93,7 @@ class DepositDeclined(_Cmd):
     type: Literal["deposit.declined"] = "deposit.declined"
     deposit_id: str
     player: str
-    amount: int = Field(gt=0)
+    amount: Money
     reason: str
 
 
@@ -108,12 +110,27 @@ class PayoutResult(_Cmd):
 class PlayerExclude(_Cmd):
     type: Literal["player.exclude"] = "player.exclude"
     player: str
-    until_ts: int  # Unix ms
+    until_ts: Int64  # Unix ms
     origin_edge: str
     reason: str = "self_exclusion"
 
 
-Command = Union[KycResult, DepositCredit, DepositDeclined, PayoutResult, PlayerExclude]
+class TableControl(_Cmd):
+    """An operator's table action, carried out by the edge as if taken on its own operator API:
+    `enable`/`disable` journal `table.status` (disable voids the round in progress); `void` voids the
+    round in progress, only if it is still round `round_n` of `chain_id` when given (a late command
+    never voids the next round)."""
+
+    type: Literal["table.control"] = "table.control"
+    table_id: str = Field(min_length=1, max_length=64)
+    action: Literal["enable", "disable", "void"]
+    reason: str = Field(min_length=1, max_length=200)
+    by: str = Field(min_length=1, max_length=128)  # the operator (token subject)
+    chain_id: str | None = None
+    round_n: int | None = Field(None, ge=1)
+
+
+Command = KycResult | DepositCredit | DepositDeclined | PayoutResult | PlayerExclude | TableControl
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(
     Annotated[Command, Field(discriminator="type")]
 )
@@ -134,6 +151,9 @@ WITHDRAWAL_PAID = "withdrawal.paid"         # withdrawal_id, player, amount, cur
 WITHDRAWAL_RELEASED = "withdrawal.released"  # withdrawal_id, player, amount, currency, reason
 PLAYER_EXCLUDED = "player.excluded"         # player, until_ts, kind ("self_exclusion"|"break"), origin
 KYC_REQUESTED = "kyc.requested"             # player, reference (document stays in-country)
+TABLE_RULES = "table.rules"                 # table_id, version, game, limits
+TABLE_STATUS = "table.status"               # table_id, enabled, reason, by
+TABLE_FEED = "table.feed"                   # table_id, live, reason
 KYC_UPDATED = "kyc.updated"                 # player, status, reference
 COMMAND_APPLIED = "command.applied"         # command_id, type  (idempotency record)
 

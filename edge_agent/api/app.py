@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from edge_agent.api import errors
 from edge_agent.api.auth import Authenticator
 from edge_agent.api.fastpath import BetFastPath
-from edge_agent.api.limits import BodyLimit
+from edge_agent.api.limits import KYC_MAX_BYTES, BodyLimit
 from edge_agent.api.players import operator_router, player_router, public_router
 from edge_agent.api.web_support import web_router
 from edge_agent.api.ws import player_socket
@@ -39,7 +39,8 @@ def create_app(casino: Casino, *, extra_routers: list[APIRouter] | None = None) 
     errors.install(app)
     app.add_middleware(CORSMiddleware, allow_origins=cfg.http.cors_origins, allow_methods=["*"],
                        allow_headers=["*"], expose_headers=["Location", "ETag", "Retry-After", "Link"])
-    app.add_middleware(BodyLimit, max_bytes=cfg.http.max_body_bytes)
+    app.add_middleware(errors.JsonOnly, exempt_prefixes=("/v1/kyc", "/whep/"))
+    app.add_middleware(BodyLimit, max_bytes=cfg.http.max_body_bytes, per_path={"/v1/kyc": KYC_MAX_BYTES})
     app.include_router(public_router(state))
     app.include_router(player_router(state))
     app.include_router(operator_router(state))

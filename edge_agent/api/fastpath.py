@@ -11,13 +11,16 @@ from typing import Any
 import orjson
 
 from edge_agent.api.auth import bearer
-from edge_agent.api.errors import error_response
+from edge_agent.api.errors import error_response, is_json_type
 from edge_agent.domain.errors import DomainError
 
 
-async def http_bet(app_state: Any, authorization: str | None, idem_key: str | None, body: bytes) -> tuple[int, Any]:
+async def http_bet(app_state: Any, authorization: str | None, idem_key: str | None, body: bytes,
+                   content_type: str | None = None) -> tuple[int, Any]:
     """The bet route's logic: (status, JSON body). Raises DomainError on refusal."""
     casino = app_state.casino
+    if not is_json_type(content_type):
+        raise DomainError("unsupported_media_type", "the request body must be application/json", 415)
     p = app_state.auth.player(bearer(authorization))
     psn = casino.ensure_player(p.sub)
     try:
@@ -45,10 +48,12 @@ class BetFastPath:
         if scope["type"] != "http" or scope["path"] != "/v1/bets" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        auth = idem = origin = None
+        auth = idem = origin = ctype = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 auth = value.decode("latin-1")
+            elif name == b"content-type":
+                ctype = value.decode("latin-1")
             elif name == b"idempotency-key":
                 idem = value.decode("latin-1")
             elif name == b"origin":
@@ -69,7 +74,7 @@ class BetFastPath:
             chunks.append(chunk)
             more = msg.get("more_body", False)
         try:
-            status, payload = await http_bet(self.state, auth, idem, b"".join(chunks))
+            status, payload = await http_bet(self.state, auth, idem, b"".join(chunks), ctype)
             await self._send(send, status, orjson.dumps(payload), origin)
         except DomainError as err:
             resp = error_response(err.status, err.code, err.message, details=err.details or None)

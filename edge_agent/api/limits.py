@@ -6,6 +6,8 @@ from typing import Any
 
 import orjson
 
+from edge_agent.app.cashier import MAX_KYC_DOCUMENT
+
 Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -16,18 +18,25 @@ class BodyTooLarge(Exception):
     pass
 
 
+# Identity documents are images: the one route allowed more than the default body limit, and
+# the same figure the cashier enforces.
+KYC_MAX_BYTES = MAX_KYC_DOCUMENT
+
+
 class BodyLimit:
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, per_path: dict[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max = max_bytes
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.per_path.get(scope["path"], self.default_max)
         for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._reject(send)
+            if name == b"content-length" and value.isdigit() and int(value) > max_bytes:
+                await self._reject(send, max_bytes)
                 return
         seen = 0
         started = False
@@ -37,7 +46,7 @@ class BodyLimit:
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     raise BodyTooLarge
             return msg
 
@@ -51,10 +60,11 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._reject(send)
+                await self._reject(send, max_bytes)
 
-    async def _reject(self, send: Send) -> None:
-        body = orjson.dumps({"error": {"code": "body_too_large", "message": f"request body over {self.max_bytes} bytes"}})
+    @staticmethod
+    async def _reject(send: Send, max_bytes: int) -> None:
+        body = orjson.dumps({"error": {"code": "body_too_large", "message": f"request body over {max_bytes} bytes"}})
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

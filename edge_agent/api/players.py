@@ -1,16 +1,18 @@
 """Player HTTP API: bets (with Idempotency-Key), wallet, limits, breaks and exclusion, proofs."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from contract.bounds import INT64_MAX, MAX_MONEY
 from edge_agent.api.auth import bearer
 from edge_agent.api.errors import ERROR_SCHEMA
 from edge_agent.api.fastpath import http_bet
+from edge_agent.api.limits import KYC_MAX_BYTES
 from edge_agent.domain.errors import DomainError
 
 BET_SCHEMA = {
@@ -19,43 +21,61 @@ BET_SCHEMA = {
     "properties": {
         "table_id": {"type": "string"},
         "spot": {"type": "string", "description": "e.g. red, straight:17, dozen:2, banker"},
-        "amount": {"type": "integer", "minimum": 1, "description": "minor units"},
+        "amount": {"type": "integer", "minimum": 1, "maximum": MAX_MONEY, "description": "minor units"},
         "rules_version": {"type": "string", "description": "refused with stale_rules if not current"},
         "player_seed": {"type": "string", "maxLength": 64},
     },
 }
 ERRORS = {c: {"description": d, "content": {"application/json": {"schema": ERROR_SCHEMA}}} for c, d in {
-    400: "malformed_json", 401: "unauthorized", 402: "insufficient_funds", 403: "player_excluded, player_on_break",
-    404: "unknown_table", 409: "betting_closed, stale_rules, table_not_live, idempotency_conflict",
-    413: "body_too_large",
-    422: "invalid_amount, unknown_spot, below_table_min, above_spot_max, above_round_max, loss_limit_reached",
+    400: "malformed_json", 401: "unauthorized", 402: "insufficient_funds",
+    403: "forbidden, wrong_jurisdiction, player_excluded, player_on_break",
+    404: "unknown_table, not_found", 409: "betting_closed, stale_rules, table_not_live, idempotency_conflict",
+    413: "body_too_large", 415: "unsupported_media_type",
+    422: "invalid_request, invalid_amount, invalid_limit, unknown_spot, below_table_min, above_spot_max, "
+         "above_round_max, loss_limit_reached, deposit_limit_exceeded",
+    503: "edge_out_of_sync",
 }.items()}
+PUBLIC_ERRORS = {c: ERRORS[c] for c in (404, 422)}
+
+# Money in a request body: declared as a bounded integer; the domain refuses anything else with
+# invalid_amount (its own code), so the model leaves the value to it.
+_MONEY = {"type": "integer", "minimum": 1, "maximum": MAX_MONEY}
 
 
-class AmountBody(BaseModel):
-    amount: Any = Field(description="positive integer, minor units")
-    method: str = "card"
+class _Strict(BaseModel):
+    """Request bodies parse into exact types: no "5" for 5, no true for 1, no unknown keys lost."""
+
+    model_config = ConfigDict(strict=True)
 
 
-class WithdrawalBody(BaseModel):
-    amount: Any = Field(description="positive integer, minor units")
+class AmountBody(_Strict):
+    amount: Any = Field(description="positive integer, minor units", json_schema_extra=_MONEY)
+    method: str = Field("card", min_length=1, max_length=32)
+
+
+class WithdrawalBody(_Strict):
+    amount: Any = Field(description="positive integer, minor units", json_schema_extra=_MONEY)
     rail: Literal["bank", "crypto"] = "bank"
 
 
-class LimitBody(BaseModel):
-    amount: Any = Field(description="positive integer (minor units) or null to remove")
+class LimitBody(_Strict):
+    amount: Any = Field(description="positive integer (minor units) or null to remove",
+                        json_schema_extra={"anyOf": [_MONEY, {"type": "null"}]})
 
 
-class DurationBody(BaseModel):
-    duration: str = Field(description="break: 1d, 1w, 1m, 2m, 3m; self-exclusion: 6m, 1y, 5y")
+class DurationBody(_Strict):
+    duration: str = Field(max_length=8, description="break: 1d, 1w, 1m, 2m, 3m; self-exclusion: 6m, 1y, 5y")
 
 
-class VoidBody(BaseModel):
+class VoidBody(_Strict):
     reason: str = Field("operator_action", max_length=64)
 
 
-class RealityCheckBody(BaseModel):
-    minutes: int | None = None
+class RealityCheckBody(_Strict):
+    minutes: int | None = Field(None, ge=1, le=24 * 60)
+
+
+RoundNumber = Annotated[int, Path(ge=1, le=INT64_MAX, description="round number within its chain")]
 
 
 def _json(obj: Any, status: int = 200) -> Response:
@@ -78,7 +98,8 @@ def player_router(app_state: Any) -> APIRouter:
     async def place_bet(request: Request) -> Response:
         # Normally answered by edge_agent.api.fastpath before reaching here; same handler.
         status, payload = await http_bet(app_state, request.headers.get("authorization"),
-                                         request.headers.get("idempotency-key"), await request.body())
+                                         request.headers.get("idempotency-key"), await request.body(),
+                                         request.headers.get("content-type"))
         return _json(payload, status)
 
     @r.get("/me", summary="Who am I at this edge (pseudonym, jurisdiction)")
@@ -115,7 +136,7 @@ def player_router(app_state: Any) -> APIRouter:
     async def limits(request: Request) -> Response:
         return _json(casino.limits_view(player(request)))
 
-    @r.put("/limits/{kind}/{period}", summary="Set a deposit or loss limit: decreases now, increases after 24 h")
+    @r.put("/limits/{kind}/{period}", response_model=None, summary="Set a deposit or loss limit: decreases now, increases after 24 h")
     async def set_limit(request: Request, kind: str, period: str, body: LimitBody) -> Response:
         psn = player(request)
         e = await casino.players.change_limit(psn, kind, period, body.amount)
@@ -127,22 +148,26 @@ def player_router(app_state: Any) -> APIRouter:
         await casino.players.change_reality_check(psn, body.minutes)
         return _json(casino.limits_view(psn))
 
-    @r.post("/breaks", summary="Take a break (1d, 1w, 1m, 2m, 3m); cannot be lifted early")
+    @r.post("/breaks", status_code=201, summary="Take a break (1d, 1w, 1m, 2m, 3m); cannot be lifted early")
     async def take_break(request: Request, body: DurationBody) -> Response:
         psn = player(request)
         e = await casino.players.take_break(psn, body.duration)
         return _json({"until_ts": e["data"]["until_ts"], "kind": "break"}, 201)
 
-    @r.post("/self-exclusion", summary="Self-exclude (6m, 1y, 5y); immediate logout, cannot be lifted early")
+    @r.post("/self-exclusion", status_code=201, summary="Self-exclude (6m, 1y, 5y); immediate logout, cannot be lifted early")
     async def self_exclude(request: Request, body: DurationBody) -> Response:
         psn = player(request)
         e = await casino.players.self_exclude(psn, body.duration)
         return _json({"until_ts": e["data"]["until_ts"], "kind": "self_exclusion"}, 201)
 
-    @r.post("/kyc", status_code=202, summary="Submit identity documents (kept in-country) for verification")
+    @r.post("/kyc", status_code=202, summary="Submit identity documents (kept in-country) for verification",
+            openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary", "maxLength": KYC_MAX_BYTES}}}}})
     async def kyc(request: Request) -> Response:
         psn = player(request)
         body = await request.body()
+        if len(body) > KYC_MAX_BYTES:
+            raise DomainError("body_too_large", f"a KYC submission is at most {KYC_MAX_BYTES} bytes", 413)
         e = await casino.cashier.submit_kyc(psn, body)
         return _json({"status": "pending", "reference": e["data"]["reference"]}, 202)
 
@@ -150,7 +175,7 @@ def player_router(app_state: Any) -> APIRouter:
 
 
 def public_router(app_state: Any) -> APIRouter:
-    r = APIRouter(prefix="/v1", tags=["tables"])
+    r = APIRouter(prefix="/v1", tags=["tables"], responses=PUBLIC_ERRORS)
     casino, auth = app_state.casino, app_state.auth
 
     @r.get("/tables", summary="Tables at this edge")
@@ -161,7 +186,7 @@ def public_router(app_state: Any) -> APIRouter:
     async def table(table_id: str) -> Response:
         return _json(casino.table_view(table_id))
 
-    @r.post("/tables/{table_id}/actions", summary="A decision in the play phase of the table's round "
+    @r.post("/tables/{table_id}/actions", status_code=201, responses=ERRORS, summary="A decision in the play phase of the table's round "
             "(games with one, e.g. blackjack); answered once durable")
     async def act(request: Request, table_id: str) -> Response:
         psn = casino.ensure_player(auth.player(bearer(request.headers.get("authorization"))).sub)
@@ -171,10 +196,13 @@ def public_router(app_state: Any) -> APIRouter:
             raise DomainError("malformed_json", "body is not valid JSON", 400) from None
         if not isinstance(action, dict):
             raise DomainError("invalid_request", "body must be a JSON object", 422)
+        key = request.headers.get("idempotency-key")
+        if key:  # same key + same body -> same answer; same key + other body -> 409 (as for bets)
+            action = {**action, "idempotency_key": key[:128]}
         return _json(await casino.act(psn, table_id, action), 201)
 
     @r.get("/tables/{table_id}/rounds/{chain_id}/{n}", summary="A round's fairness proof (CONTRACT section 3)")
-    async def round_proof(table_id: str, chain_id: str, n: int) -> Response:
+    async def round_proof(table_id: str, chain_id: str, n: RoundNumber) -> Response:
         return _json(casino.round_proof(table_id, chain_id, n))
 
     return r

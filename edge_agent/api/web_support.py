@@ -28,10 +28,15 @@ class LatencyReport(BaseModel):
     glass_to_glass_ms: float = Field(ge=0, le=60_000)
 
 
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    from edge_agent.api.players import ERRORS
+    return {c: ERRORS[c] for c in codes}
+
+
 def web_router(app_state: Any) -> APIRouter:
     r = APIRouter(tags=["web"])
 
-    @r.get("/v1/docs/fairness", summary="How rounds are provably fair (docs/FAIRNESS.md, Markdown)")
+    @r.get("/v1/docs/fairness", responses=_errors(404), summary="How rounds are provably fair (docs/FAIRNESS.md, Markdown)")
     async def fairness_doc() -> Response:
         path = next((p for p in _FAIRNESS if p.is_file()), None)
         if path is None:
@@ -39,7 +44,7 @@ def web_router(app_state: Any) -> APIRouter:
                             status_code=404, media_type="application/json")
         return Response(path.read_text(encoding="utf-8"), media_type="text/plain; charset=utf-8")
 
-    @r.post("/v1/telemetry/latency", status_code=204,
+    @r.post("/v1/telemetry/latency", status_code=204, responses=_errors(401, 403, 404, 413, 415, 422),
             summary="A player's client reports the glass-to-glass latency it measured (feeds media_glass_to_glass_seconds)")
     async def latency(request: Request) -> Response:
         app_state.auth.player(bearer(request.headers.get("authorization")))

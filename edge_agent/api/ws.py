@@ -23,12 +23,15 @@ import functools
 from typing import Any
 
 import orjson
+import structlog
 from fastapi import WebSocket, WebSocketDisconnect
 
 from edge_agent import metrics as M
 from edge_agent.api.auth import bearer
 from edge_agent.domain import responsible as RG
 from edge_agent.domain.errors import DomainError
+
+log = structlog.get_logger("ws")
 
 MAX_FRAME = 16_384
 MAX_BATCH = 50
@@ -118,7 +121,14 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
           "notices": casino.notices.pop(psn, [])})
     try:
         while True:
-            raw = await ws.receive_text()
+            frame = await ws.receive()
+            if frame["type"] == "websocket.disconnect":
+                break
+            raw = frame.get("text")
+            if raw is None:
+                # A binary frame: the protocol is JSON text; say so and keep the connection.
+                send({"type": "error", "error": {"code": "invalid_request", "message": "frames are JSON text"}})
+                continue
             if len(raw) > MAX_FRAME:
                 send({"type": "error", "error": {"code": "body_too_large", "message": "frame too large"}})
                 continue
@@ -131,42 +141,49 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
                 send({"type": "error", "error": {"code": "invalid_request", "message": "frame must be an object"}})
                 continue
             kind, req = msg.get("type"), msg.get("req")
-            if kind == "bet":
-                try:
-                    fut = casino.betting.submit(psn, msg)
-                except DomainError as err:
-                    send({"type": "bet.refused", "req": req, "error": err.as_dict()})
+            try:
+                if kind == "bet":
+                    try:
+                        fut = casino.betting.submit(psn, msg)
+                    except DomainError as err:
+                        send({"type": "bet.refused", "req": req, "error": err.as_dict()})
+                    else:
+                        fut.add_done_callback(functools.partial(answer_bet, req))
+                elif kind == "bets":
+                    bets = msg.get("bets")
+                    if not isinstance(bets, list) or not 1 <= len(bets) <= MAX_BATCH:
+                        send({"type": "error", "req": req,
+                              "error": {"code": "invalid_request", "message": f"bets must be a list of 1..{MAX_BATCH}"}})
+                        continue
+                    casino.betting.submit_batch(psn, bets).add_done_callback(functools.partial(answer_batch, req))
+                elif kind == "act":
+                    # A decision in a game's play phase (e.g. blackjack's hit/stand), answered once durable.
+                    acting.add(t := asyncio.create_task(act(req, msg)))
+                    t.add_done_callback(acting.discard)
+                elif kind == "ping":
+                    send({"type": "pong", "t": msg.get("t"), "server_ts": casino.clock()})
+                elif kind == "subscribe":
+                    tid = msg.get("table_id")
+                    if isinstance(tid, str) and tid in casino.state.tables:
+                        casino.events.add_topic(events, f"table:{tid}")
+                        send({"type": "table", **casino.table_view(tid)})
+                    else:
+                        send({"type": "error", "req": req,
+                              "error": {"code": "unknown_table", "message": f"unknown table {str(tid)[:64]!r}"}})
+                elif kind == "reality_check.ack":
+                    if msg.get("action") == "logout":
+                        casino.end_session(psn, "reality_check_logout")
+                        break
+                elif kind == "wallet":
+                    send({"type": "wallet", "req": req, **casino.wallet(psn)})
                 else:
-                    fut.add_done_callback(functools.partial(answer_bet, req))
-            elif kind == "bets":
-                bets = msg.get("bets")
-                if not isinstance(bets, list) or not 1 <= len(bets) <= MAX_BATCH:
-                    send({"type": "error", "req": req,
-                          "error": {"code": "invalid_request", "message": f"bets must be a list of 1..{MAX_BATCH}"}})
-                    continue
-                casino.betting.submit_batch(psn, bets).add_done_callback(functools.partial(answer_batch, req))
-            elif kind == "act":
-                # A decision in a game's play phase (e.g. blackjack's hit/stand), answered once durable.
-                acting.add(t := asyncio.create_task(act(req, msg)))
-                t.add_done_callback(acting.discard)
-            elif kind == "ping":
-                send({"type": "pong", "t": msg.get("t"), "server_ts": casino.clock()})
-            elif kind == "subscribe":
-                tid = msg.get("table_id")
-                if tid in casino.state.tables:
-                    casino.events.add_topic(events, f"table:{tid}")
-                    send({"type": "table", **casino.table_view(tid)})
-                else:
-                    send({"type": "error", "req": req, "error": {"code": "unknown_table", "message": str(tid)}})
-            elif kind == "reality_check.ack":
-                if msg.get("action") == "logout":
-                    casino.end_session(psn, "reality_check_logout")
-                    break
-            elif kind == "wallet":
-                send({"type": "wallet", "req": req, **casino.wallet(psn)})
-            else:
-                send({"type": "error", "req": req, "error": {"code": "invalid_request",
-                                                             "message": f"unknown message type {kind!r}"}})
+                    send({"type": "error", "req": req, "error": {"code": "invalid_request",
+                                                                 "message": f"unknown message type {kind!r}"}})
+            except DomainError as err:
+                send({"type": "error", "req": req, "error": err.as_dict()})
+            except Exception:
+                log.exception("websocket message failed", kind=str(kind)[:32])
+                send({"type": "error", "req": req, "error": {"code": "internal_error", "message": "internal error"}})
     except WebSocketDisconnect:
         pass
     finally:

@@ -14,6 +14,7 @@ from edge_agent.domain import errors as E
 from edge_agent.domain import responsible as RG
 
 RAILS = ("bank", "crypto")
+MAX_KYC_DOCUMENT = 1_000_000  # bytes; the HTTP body limit of the KYC route is this same figure
 
 
 class Cashier:
@@ -65,7 +66,7 @@ class Cashier:
 
     def request_kyc(self, psn: str, document: bytes) -> dict[str, Any]:
         """Identity documents stay in-country; the cloud gets only a reference to the check."""
-        if not document or len(document) > 1_000_000:
+        if not document or len(document) > MAX_KYC_DOCUMENT:
             raise E.DomainError(E.INVALID_REQUEST, "a KYC submission is 1 byte to 1 MB")
         reference = "kyc-" + hashlib.sha256(psn.encode() + document).hexdigest()[:24]
         return self._engine.record(S.KYC_REQUESTED, {"player": psn, "reference": reference},

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.bounds import is_int64
 from edge_agent.app.engine import Engine
 
 REGULATOR_QUERY = "regulator.query"  # regulator, jurisdiction, route, params, status
 
 
 def _clean(v: Any) -> Any:
-    if isinstance(v, bool) or v is None or isinstance(v, int):
+    if isinstance(v, bool) or v is None or is_int64(v):  # a bigger int becomes text, never a float
         return v
     if isinstance(v, float):
         return str(v)  # the journal holds no floats

@@ -17,6 +17,8 @@ import structlog
 
 from contract import fairness
 from contract import journal as J
+from contract.bounds import first_unbounded
+from contract.canonical import assert_no_floats
 from edge_agent.app.engine import Engine
 from edge_agent.app.notices import Notices
 from edge_agent.app.seeds import SeedVault
@@ -81,6 +83,11 @@ class _Play:
         e = self._s.engine.record(kind, {**data, "table_id": self._r.table_id, "chain_id": self._r.chain_id,
                                          "n": self._r.n})
         await self._s.engine.durable(e)
+        w = self._s.witness
+        if w is not None and w.checks(self._r.table_id):  # cards shown live: the camera must see them
+            reason = await w.shown(self._r.table_id, self._r.chain_id, self._r.n, self._r.game, kind, data)
+            if reason is not None and not self._ended():
+                await self._s.engine.durable(self._s.void(self._t, reason))
         return e
 
     def announce(self, event: dict[str, Any]) -> None:
@@ -150,9 +157,13 @@ class RoundScheduler:
             r = t.round
             if r is None:
                 continue
-            if r.status == ST.CLOSED and self._seeds.holds(t.spec.table_id, r.chain_id):
+            if r.status == ST.CLOSED and games.get(r.game).void_cut_short:
+                # A play phase cut short whose players could not finish their decisions
+                # (blackjack): voided, every stake, extra stakes too, refunded.
+                self.void(t, reason)
+            elif r.status == ST.CLOSED and self._seeds.holds(t.spec.table_id, r.chain_id):
                 # A play phase cut short settles from what its entries hold (no decision: stand).
-                self._settle(t)
+                self._settle_or_void(t)
             elif r.status == ST.CLOSED:
                 # The chain's secret is not in this journal (its entries came back from the
                 # cloud's copy, which never holds secrets): no honest outcome exists, so refund.
@@ -205,14 +216,18 @@ class RoundScheduler:
                 await play.run()
             except games.RoundEnded:
                 pass
+            except Exception:  # a game bug must not freeze the table
+                log.exception("play phase failed; the round settles from its entries", table=table_id)
             finally:
                 self._playing.pop(table_id, None)
             if t.round is not r:
                 return None
         if self.witness is not None and await self._witnessed_void(t, r):
             return None
-        e, bets = self._settle(t)
+        e, bets = self._settle_or_void(t)
         await self.engine.durable(e)  # the seed is public only once the settlement is on disk
+        if e["kind"] == J.ROUND_VOIDED:
+            return e
         d = e["data"]
         t.last_result = {"n": d["n"], "outcome": d["outcome"], "chain_id": d["chain_id"]}
         self._notices.settled(e, bets)
@@ -221,7 +236,11 @@ class RoundScheduler:
     async def _witnessed_void(self, t: ST.Table, r: ST.Round) -> bool:
         """The dealer deals the outcome and the camera must show it; the round's clip is journaled
         (`round.video`) before its end. True when the round was voided (`dealer_error`) or ended."""
-        outcome = games.get(r.game).settle(r, self._seeds.seed(r), fairness.client_seed(r.client_seed_bets())).outcome
+        try:
+            outcome = games.get(r.game).settle(r, self._seeds.seed(r),
+                                               fairness.client_seed(r.client_seed_bets())).outcome
+        except Exception:  # noqa: BLE001 - no outcome to deal: _settle_or_void voids the round with the reason
+            return False
         reason = await self.witness.reveal(r.table_id, r.chain_id, r.n, r.game, outcome)
         await self.witness.ending(r.table_id, r.chain_id, r.n)
         if t.round is not r:
@@ -231,18 +250,36 @@ class RoundScheduler:
             return True
         return False
 
-    def _settle(self, t: ST.Table) -> tuple[dict[str, Any], list[ST.Bet]]:
+    def _settle_or_void(self, t: ST.Table) -> tuple[dict[str, Any], list[ST.Bet]]:
+        """Settle the round; should computing it ever fail on what the edge accepted, void it
+        (every stake refunded, the reason on record) so the table keeps serving and restarts clean."""
         r = t.round
         assert r is not None
+        bets = list(r.bets)
+        try:
+            data = self._settlement(r)
+        except Exception as exc:  # any bug here would otherwise freeze the table
+            log.exception("settlement failed: voiding the round", table=r.table_id, n=r.n)
+            e = self.void(t, f"settlement_failed: {type(exc).__name__}")
+            assert e is not None
+            return e, bets
+        return self.engine.record(J.ROUND_SETTLED, data), bets
+
+    def _settlement(self, r: ST.Round) -> dict[str, Any]:
+        """The round.settled data; raises when the round cannot be settled."""
         seed = self._seeds.seed(r)
         cs = fairness.client_seed(r.client_seed_bets())
         result = games.get(r.game).settle(r, seed, cs)
-        bets = list(r.bets)
-        e = self.engine.record(J.ROUND_SETTLED, {
-            "table_id": r.table_id, "chain_id": r.chain_id, "n": r.n, "game": r.game,
-            "server_seed": seed.hex(), "client_seed": cs, "outcome": result.outcome, "payouts": result.payouts,
-        })
-        return e, bets
+        data = {"table_id": r.table_id, "chain_id": r.chain_id, "n": r.n, "game": r.game,
+                "server_seed": seed.hex(), "client_seed": cs, "outcome": result.outcome, "payouts": result.payouts}
+        # What the journal could not hold or a verifier could not re-check fails here, not later.
+        assert_no_floats(data)
+        if first_unbounded(data) is not None:
+            raise ValueError("settlement integer outside signed 64 bits")
+        paid = [p["bet_id"] for p in data["payouts"]]
+        if sorted(paid) != sorted(b.bet_id for b in r.bets):
+            raise ValueError("settlement does not pay every bet exactly once")
+        return data
 
     def void(self, t: ST.Table, reason: str) -> dict[str, Any] | None:
         """Void the table's round, refunding every stake (not yet durable); None when there is none."""
@@ -259,6 +296,10 @@ class RoundScheduler:
         if self.witness is not None:
             self.witness.ended_early(r.table_id, r.chain_id, r.n)  # a voided round keeps its clip
         return e
+
+    def phase(self, table_id: str) -> games.PlayPhase | None:
+        """The play phase running at the table now, if any (simulation, support views)."""
+        return self._playing.get(table_id)
 
     async def act(self, psn: str, table_id: Any, action: Mapping[str, Any]) -> dict[str, Any]:
         """A player's decision in the play phase of the table's round; returns once durable."""

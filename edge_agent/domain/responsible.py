@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from contract.bounds import MAX_MONEY
 from edge_agent.domain import errors as E
 
 MINUTE = 60_000
@@ -147,8 +148,10 @@ def validate_limit_request(kind: str, period: str, amount: object) -> None:
         raise E.DomainError(E.INVALID_LIMIT, f"limit kind must be one of {LIMIT_KINDS}")
     if period not in WINDOWS:
         raise E.DomainError(E.INVALID_LIMIT, f"period must be one of {tuple(WINDOWS)}")
-    if amount is not None and (not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0):
-        raise E.DomainError(E.INVALID_AMOUNT, "a limit is a positive integer of minor units, or null to remove it")
+    if amount is not None and (not isinstance(amount, int) or isinstance(amount, bool)
+                               or not 0 < amount <= MAX_MONEY):
+        raise E.DomainError(E.INVALID_AMOUNT, f"a limit is a positive integer of minor units up to {MAX_MONEY}, "
+                            "or null to remove it")
 
 
 def reality_checks_due(rg: PlayerRG, now: int, already_sent: int) -> int:

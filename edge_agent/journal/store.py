@@ -17,7 +17,6 @@ Durability invariants (why the code is shaped this way):
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import sqlite3
 import threading
@@ -28,7 +27,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from contract import journal as J
+from contract.bounds import first_unbounded
 from contract.canonical import canonical_json_fast
 from edge_agent.app.ports import (
     ChainSecret,
@@ -88,7 +90,18 @@ def _row_entry(row: tuple[int, int, str, str, str, str]) -> dict[str, Any]:
 
 
 def _dumps(obj: Any) -> str:
-    return canonical_json_fast(obj).decode("utf-8")
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        # The last guard: an integer SQLite and the exports cannot hold never reaches the
+        # journal (the boundaries refuse it first; this refuses it before anything changes).
+        if first_unbounded(obj) is not None:
+            raise DomainError("value_out_of_range", "an integer outside signed 64 bits cannot be journaled", 422) \
+                from None
+        try:
+            return canonical_json_fast(obj).decode("utf-8")
+        except UnicodeEncodeError:
+            raise DomainError("invalid_text", "text must be valid Unicode (no lone surrogates)", 422) from None
 
 
 class JournalFailed(RuntimeError):
@@ -147,10 +160,7 @@ class JournalStore:
         # ts never goes backwards within a journal, even if the wall clock does.
         ts = max(self.clock(), self._last_ts)
         data_json = _dumps(data)
-        # Canonical JSON of {seq, ts, kind, data, prev} with sorted keys, built from the already
-        # canonical data text (same bytes as contract.canonical, without serialising twice).
-        body = f'{{"data":{data_json},"kind":{_dumps(kind)},"prev":"{self.head}","seq":{seq},"ts":{ts}}}'
-        h = hashlib.sha256(body.encode("utf-8")).hexdigest()
+        h = J.entry_hash_of_data_json(seq, ts, kind, data_json, self.head)
         entry = {"seq": seq, "ts": ts, "kind": kind, "data": data, "prev": self.head, "hash": h}
         row = (seq, ts, kind, data_json, self.head, h)
         self.seq, self.head, self._last_ts = seq, h, ts

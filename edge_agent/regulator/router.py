@@ -29,7 +29,8 @@ from fastapi import APIRouter, Request
 from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from contract import tokens
+from contract import aml, tokens
+from contract.bounds import INT64_MAX
 from edge_agent.audit import checkpoints as CP
 from edge_agent.audit.export import export_bundle
 from edge_agent.domain.errors import DomainError
@@ -37,15 +38,10 @@ from edge_agent.evidence.routes import clip_info, regulator_clip
 from edge_agent.regulator import html as H
 from edge_agent.regulator import queries as Q
 from edge_agent.regulator.access import AccessDenied, authorize, journal_query
+from edge_agent.regulator.errors import RegError
 
 COOKIE = "regulator_token"
 log = structlog.get_logger("regulator")
-
-
-class RegError(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 def _error(status: int, code: str, message: str, html: bool = False) -> Response:
@@ -61,6 +57,19 @@ def _token(request: Request) -> str | None:
     return request.cookies.get(COOKIE) or None
 
 
+_DIGITS = re.compile(r"-?[0-9]{1,19}")
+
+
+def parse_int(raw: str, name: str, lo: int = 0, hi: int = INT64_MAX) -> int:
+    """ASCII digits only (int() would take " 5", "1_0", "٣"), inside lo..hi (at most signed 64 bits)."""
+    if not _DIGITS.fullmatch(raw):
+        raise RegError(422, "invalid_request", f"{name} must be an integer")
+    v = int(raw)
+    if not lo <= v <= hi:
+        raise RegError(422, "invalid_request", f"{name} must be within {lo}..{hi}")
+    return v
+
+
 class Ctx:
     def __init__(self, request: Request, principal: tokens.Principal) -> None:
         self.request = request
@@ -69,16 +78,11 @@ class Ctx:
         # free text it ignores); handlers replace anything that could be personal data.
         self.params: dict[str, Any] = dict(request.path_params)
 
-    def int_param(self, name: str, default: int | None = None, *, lo: int = 0, hi: int = 1 << 62) -> int | None:
+    def int_param(self, name: str, default: int | None = None, *, lo: int = 0, hi: int = INT64_MAX) -> int | None:
         raw = self.request.query_params.get(name)
         if raw is None or raw == "":
             return default
-        try:
-            v = int(raw)
-        except ValueError:
-            raise RegError(422, "invalid_request", f"{name} must be an integer") from None
-        if not lo <= v <= hi:
-            raise RegError(422, "invalid_request", f"{name} must be within {lo}..{hi}")
+        v = parse_int(raw, name, lo, hi)
         self.params[name] = v
         return v
 
@@ -157,7 +161,11 @@ def regulator_router(casino: Any, token_public_key_pem: str | None) -> APIRouter
                              include_in_schema=not html, response_class=HTMLResponse if html else JSONResponse,
                              openapi_extra={"parameters": params} if params else None,
                              responses={401: {"description": "no or invalid token"},
-                                        403: {"description": "not a regulator of this jurisdiction"}})
+                                        403: {"description": "not a regulator of this jurisdiction"},
+                                        404: {"description": "no such table, round, player or checkpoint"},
+                                        422: {"description": "a parameter does not parse (integers: ASCII digits, "
+                                                             "signed 64 bits)"},
+                                        503: {"description": "the query could not be journaled"}})
 
     # --- shared query logic (JSON and HTML render the same data) ------------------------------
 
@@ -176,10 +184,7 @@ def regulator_router(casino: Any, token_public_key_pem: str | None) -> APIRouter
 
     async def round_data(ctx: Ctx) -> dict[str, Any]:
         p = ctx.request.path_params
-        try:
-            n = int(p["n"])
-        except ValueError:
-            raise RegError(422, "invalid_request", "n must be an integer") from None
+        n = parse_int(p["n"], "n", 1)
         ctx.params["n"] = n
         proof = casino.round_proof(p["table_id"], p["chain_id"], n)
         detail = await in_db(lambda c: Q.round_detail(c, proof))
@@ -225,7 +230,8 @@ def regulator_router(casino: Any, token_public_key_pem: str | None) -> APIRouter
         return {"changes": await in_db(lambda c: Q.config_changes(c, limit=limit))}
 
     async def aml_data(ctx: Ctx) -> dict[str, Any]:
-        return {"cdd_threshold": Q.CDD_THRESHOLD, "flags": await in_db(Q.aml)}
+        return {"cdd_threshold": aml.cdd_threshold(cfg.currency), "currency": cfg.currency,
+                "flags": await in_db(Q.aml)}
 
     async def access_data(ctx: Ctx) -> dict[str, Any]:
         limit = ctx.int_param("limit", 200, lo=1, hi=Q.MAX_LIMIT)

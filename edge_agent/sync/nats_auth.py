@@ -23,7 +23,7 @@ from contract import sync as S
 from edge_agent.sync.cloud import replay_consumer
 from edge_agent.sync.service import command_consumer, inbox_prefix
 
-_EDGE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")  # as EdgeConfig.edge_id: no dots, no wildcards
+_EDGE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")  # as EdgeConfig.edge_id: no dots, no wildcards
 CLOUD_USER = "cloud"
 
 
@@ -32,7 +32,7 @@ def edge_user(edge_id: str) -> str:
 
 
 def edge_permissions(edge_id: str) -> dict[str, dict[str, list[str]]]:
-    if not _EDGE_ID.match(edge_id):
+    if not isinstance(edge_id, str) or not _EDGE_ID.fullmatch(edge_id):
         raise ValueError(f"invalid edge id {edge_id!r}")
     cmd_consumer = command_consumer(edge_id)
     replay = replay_consumer(edge_id)

@@ -5,7 +5,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from control_plane.http.auth import principal, scoped
+from control_plane.http.auth import principal, scope, scoped
 from control_plane.http.deps import services
 from control_plane.http.errors import ApiError
 
@@ -14,7 +14,7 @@ router = APIRouter()
 
 def _edge_scope(request: Request, edge_id: str) -> None:
     p = principal(request, "operator", "regulator")
-    if p.role == "regulator":
+    if scope(p) is not None:
         scoped(p, services(request).audit.edge_jurisdiction(edge_id) or "")
 
 
