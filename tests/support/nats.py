@@ -126,7 +126,7 @@ class NatsCluster:
     def seeds(self) -> list[str]:
         return [n.url for n in self.nodes]
 
-    def start(self, timeout: float = 30.0) -> NatsCluster:
+    def start(self, timeout: float = 90.0) -> NatsCluster:
         for n in self.nodes:
             n.start()
         self.wait_ready(timeout)
@@ -160,7 +160,7 @@ class NatsCluster:
             time.sleep(0.3)
         raise RuntimeError("nats cluster: no JetStream meta leader in time")
 
-    def wait_streams_current(self, names: list[str], timeout: float = 30.0) -> None:
+    def wait_streams_current(self, names: list[str], timeout: float = 90.0) -> None:
         """Until each stream has a leader and every replica is current (a restarted node caught up)."""
         import asyncio
 
