@@ -73,6 +73,13 @@
     return input;
   }
 
+  // One key per click: a retried request is the same command (getRandomValues works on plain http too).
+  function requestId() {
+    const b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  }
+
   let toastTimer = null;
   function toast(text, isError = false) {
     const t = $("toast");
@@ -212,7 +219,7 @@
           `/v1/edges/${encodeURIComponent(t.edge_id)}/tables/${encodeURIComponent(t.table_id)}/${b.dataset.action}`,
           { reason: reason.value.trim() },
           () => { state.drafts.delete(key); toast(`${t.table_id}: ${b.dataset.action} sent to ${t.edge_id}`); },
-          { "Idempotency-Key": crypto.randomUUID().replaceAll("-", "") }));
+          { "Idempotency-Key": requestId() }));
       }
       return el("tr", { "data-id": `${t.edge_id}/${t.table_id}` },
         td(`${t.edge_id} / ${t.table_id}`, "mono"), td(t.game),
