@@ -83,6 +83,11 @@ class _Play:
         e = self._s.engine.record(kind, {**data, "table_id": self._r.table_id, "chain_id": self._r.chain_id,
                                          "n": self._r.n})
         await self._s.engine.durable(e)
+        w = self._s.witness
+        if w is not None and w.checks(self._r.table_id):  # cards shown live: the camera must see them
+            reason = await w.shown(self._r.table_id, self._r.chain_id, self._r.n, self._r.game, kind, data)
+            if reason is not None and not self._ended():
+                await self._s.engine.durable(self._s.void(self._t, reason))
         return e
 
     def announce(self, event: dict[str, Any]) -> None:
