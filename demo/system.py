@@ -305,7 +305,8 @@ class Demo:
         for j in JURISDICTIONS:
             lines += [f"  Regulator, {j['name']}: {self.urls['regulator-' + j['name']]}",
                       f"    token: {self.root / ('regulator-' + j['jurisdiction'] + '.token')}", ""]
-        lines += [f"  Control plane API: {self.cp_url}/docs    logs: {self.root}/*.log", "",
+        lines += ["  Back office (operator, every jurisdiction):", f"    {self.cp_url}/backoffice/#token={self.operator}", "",
+                  f"  Control plane API: {self.cp_url}/docs    logs: {self.root}/*.log", "",
                   "Ctrl-C stops everything cleanly (rounds voided or settled, journals flushed).", "=" * 78, ""]
         for line in lines:
             say(line, prefix="")
