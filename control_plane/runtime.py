@@ -39,6 +39,7 @@ from control_plane.services.kyc import KycService
 from control_plane.services.processor import Processor
 from control_plane.services.registry import Registry
 from control_plane.services.reviews import Reviews
+from control_plane.services.tokens import TokenIssuer
 from control_plane.services.withdrawals import Withdrawals
 
 log = structlog.get_logger("control_plane")
@@ -78,7 +79,8 @@ class ControlPlane:
             config=config, metrics=self.metrics, signing_key=self.signing_key, public_pem=self.public_pem,
             registry=self.registry, kyc=self.kyc, checkpoints=self.checkpoints, audit=AuditService(self.engine),
             deposits=Deposits(self.engine), withdrawals=Withdrawals(self.engine), reviews=Reviews(self.engine),
-            aml_flags=AmlFlags(self.engine), outbox=self.outbox, nats_connected=self.nats_connected,
+            aml_flags=AmlFlags(self.engine), outbox=self.outbox,
+            tokens=TokenIssuer(self.engine, self.signing_key, config.token_ttl_s), nats_connected=self.nats_connected,
             wake_processor=self.wake_processor, wake_publisher=self.wake_publisher))
         self._work = asyncio.Event()
         self._publish = asyncio.Event()

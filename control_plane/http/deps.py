@@ -18,6 +18,7 @@ from control_plane.services.deposits import Deposits
 from control_plane.services.kyc import KycService
 from control_plane.services.registry import Registry
 from control_plane.services.reviews import Reviews
+from control_plane.services.tokens import TokenIssuer
 from control_plane.services.withdrawals import Withdrawals
 
 
@@ -36,6 +37,7 @@ class Services:
     reviews: Reviews
     aml_flags: AmlFlags
     outbox: Outbox
+    tokens: TokenIssuer
     nats_connected: Callable[[], bool]
     wake_processor: Callable[[], None]
     wake_publisher: Callable[[], None]
