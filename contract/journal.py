@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from contract.canonical import canonical_json
+from contract.canonical import canonical_json, canonical_json_fast
 
 GENESIS_PREV = "0" * 64
 ENTRY_KEYS = ("seq", "ts", "kind", "data", "prev", "hash")
@@ -26,8 +26,25 @@ ROUND_VOIDED = "round.voided"
 
 
 def entry_hash(seq: int, ts: int, kind: str, data: dict[str, Any], prev: str) -> str:
+    """The reference: SHA-256 of the canonical JSON of {seq, ts, kind, data, prev} (CONTRACT section 2)."""
     body = {"seq": seq, "ts": ts, "kind": kind, "data": data, "prev": prev}
     return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def entry_hash_of_data_json(seq: int, ts: int, kind: str, data_json: str, prev: str) -> str:
+    """The same hash, from the data's canonical JSON text already made (the edge's append path:
+    the data is serialised once, for the row and for the hash). Keys in sorted order."""
+    body = f'{{"data":{data_json},"kind":{canonical_json_fast(kind).decode()},"prev":"{prev}","seq":{seq},"ts":{ts}}}'
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def hash_matches(seq: int, ts: int, kind: str, data: dict[str, Any], prev: str, expected: str) -> bool:
+    """Does an entry hash to `expected`? orjson first (the same bytes on everything a journal
+    holds, ten times faster), the reference encoder before saying no."""
+    body = {"seq": seq, "ts": ts, "kind": kind, "data": data, "prev": prev}
+    if hashlib.sha256(canonical_json_fast(body)).hexdigest() == expected:
+        return True
+    return entry_hash(seq, ts, kind, data, prev) == expected
 
 
 def make_entry(seq: int, ts: int, kind: str, data: dict[str, Any], prev: str) -> dict[str, Any]:

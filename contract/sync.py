@@ -7,7 +7,7 @@ Players are named only by pseudonym (CONTRACT section 6).
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -115,7 +115,22 @@ class PlayerExclude(_Cmd):
     reason: str = "self_exclusion"
 
 
-Command = Union[KycResult, DepositCredit, DepositDeclined, PayoutResult, PlayerExclude]
+class TableControl(_Cmd):
+    """An operator's table action, carried out by the edge as if taken on its own operator API:
+    `enable`/`disable` journal `table.status` (disable voids the round in progress); `void` voids the
+    round in progress, only if it is still round `round_n` of `chain_id` when given (a late command
+    never voids the next round)."""
+
+    type: Literal["table.control"] = "table.control"
+    table_id: str = Field(min_length=1, max_length=64)
+    action: Literal["enable", "disable", "void"]
+    reason: str = Field(min_length=1, max_length=200)
+    by: str = Field(min_length=1, max_length=128)  # the operator (token subject)
+    chain_id: str | None = None
+    round_n: int | None = Field(None, ge=1)
+
+
+Command = KycResult | DepositCredit | DepositDeclined | PayoutResult | PlayerExclude | TableControl
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(
     Annotated[Command, Field(discriminator="type")]
 )
@@ -136,6 +151,9 @@ WITHDRAWAL_PAID = "withdrawal.paid"         # withdrawal_id, player, amount, cur
 WITHDRAWAL_RELEASED = "withdrawal.released"  # withdrawal_id, player, amount, currency, reason
 PLAYER_EXCLUDED = "player.excluded"         # player, until_ts, kind ("self_exclusion"|"break"), origin
 KYC_REQUESTED = "kyc.requested"             # player, reference (document stays in-country)
+TABLE_RULES = "table.rules"                 # table_id, version, game, limits
+TABLE_STATUS = "table.status"               # table_id, enabled, reason, by
+TABLE_FEED = "table.feed"                   # table_id, live, reason
 KYC_UPDATED = "kyc.updated"                 # player, status, reference
 COMMAND_APPLIED = "command.applied"         # command_id, type  (idempotency record)
 

@@ -7,6 +7,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from contract import aml
+
 
 class HttpConfig(BaseModel):
     host: str = "127.0.0.1"
@@ -30,10 +32,11 @@ class NatsConfig(BaseModel):
 class AmlConfig(BaseModel):
     """Thresholds in integer minor units per currency (AMLD4 art. 11(d), 31 CFR 1021.311/313/320)."""
 
-    cdd_threshold: dict[str, int] = Field(default_factory=lambda: {"EUR": 200_000})
-    cdd_window_s: int = 24 * 3600  # operations within this window are "linked"
-    ctr_threshold: dict[str, int] = Field(default_factory=lambda: {"USD": 1_000_000})
-    sar_threshold: dict[str, int] = Field(default_factory=lambda: {"USD": 500_000})
+    # Defaults: the contract's table (contract/aml.py), which the edges' regulator view applies too.
+    cdd_threshold: dict[str, int] = Field(default_factory=lambda: dict(aml.CDD_THRESHOLD))
+    cdd_window_s: int = aml.CDD_WINDOW_S  # operations within this window are "linked"
+    ctr_threshold: dict[str, int] = Field(default_factory=lambda: dict(aml.CTR_THRESHOLD))
+    sar_threshold: dict[str, int] = Field(default_factory=lambda: dict(aml.SAR_THRESHOLD))
     gaming_day_start_hour_utc: int = Field(6, ge=0, le=23)
     structuring_margin_pct: int = Field(10, ge=1, le=50)  # "just under" = within this % below
     structuring_count: int = Field(3, ge=2)

@@ -36,9 +36,11 @@ from control_plane.services.deposits import Deposits
 from control_plane.services.high_water_mark import HighWaterMarks
 from control_plane.services.journal_apply import JournalApplier
 from control_plane.services.kyc import KycService
+from control_plane.services.operator_log import OperatorLog
 from control_plane.services.processor import Processor
 from control_plane.services.registry import Registry
 from control_plane.services.reviews import Reviews
+from control_plane.services.tables import Tables
 from control_plane.services.tokens import TokenIssuer
 from control_plane.services.withdrawals import Withdrawals
 
@@ -79,7 +81,8 @@ class ControlPlane:
             config=config, metrics=self.metrics, signing_key=self.signing_key, public_pem=self.public_pem,
             registry=self.registry, kyc=self.kyc, checkpoints=self.checkpoints, audit=AuditService(self.engine),
             deposits=Deposits(self.engine), withdrawals=Withdrawals(self.engine), reviews=Reviews(self.engine),
-            aml_flags=AmlFlags(self.engine), outbox=self.outbox,
+            aml_flags=AmlFlags(self.engine), outbox=self.outbox, tables=Tables(self.engine),
+            operator_log=OperatorLog(self.engine),
             tokens=TokenIssuer(self.engine, self.signing_key, config.token_ttl_s), nats_connected=self.nats_connected,
             wake_processor=self.wake_processor, wake_publisher=self.wake_publisher))
         self._work = asyncio.Event()

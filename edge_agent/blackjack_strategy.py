@@ -1,4 +1,5 @@
-"""How simulated players decide at blackjack: a basic-strategy table with some randomness.
+"""Simulated blackjack players: a basic-strategy table with some randomness, and the loop that
+plays a round's steps with them through the real engine (`edge-agent simulate --game blackjack`).
 
 The table is the usual one for dealer-stands-on-soft-17 with no hole card (the dealer may still
 turn a blackjack after the players, so doubling and splitting against a ten or an ace are
@@ -7,10 +8,13 @@ and split all occur in simulations and benchmarks.
 """
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Sequence
+from typing import Any
 
 from contract import blackjack as BJ
+from edge_agent.domain.errors import DomainError
 
 H, S, D, P = BJ.HIT, BJ.STAND, BJ.DOUBLE, BJ.SPLIT
 
@@ -81,3 +85,42 @@ def decide(rng: random.Random, cards: Sequence[str], dealer_up: str, allowed: Se
     if rng.random() < noise:
         return rng.choice(list(allowed))
     return basic(cards, dealer_up, allowed)
+
+
+async def play_out(casino: Any, table_id: str, rng: random.Random, noise: float = 0.15) -> dict[str, int]:
+    """Settle the table's round with every simulated player deciding in every step (simulate).
+
+    Decisions go through the real engine (`casino.act`), so they are journaled, take their extra
+    stakes from the wallet and close each step's window early once every open hand has decided."""
+    counts: dict[str, int] = {a: 0 for a in BJ.ACTIONS} | {"refused": 0}
+    events = casino.events.subscribe(f"table:{table_id}")
+    task = asyncio.ensure_future(casino.settle_round(table_id))
+    try:
+        while not task.done():
+            get = asyncio.ensure_future(events.get())
+            await asyncio.wait({get, task}, return_when=asyncio.FIRST_COMPLETED)
+            if not get.done():
+                get.cancel()
+                break
+            ev = get.result()
+            step = ev.get("next_step") if ev and ev.get("type") in ("blackjack.dealt", "blackjack.card") else None
+            phase = casino.rounds.phase(table_id) if step else None
+            if phase is None:
+                continue
+            for b in list(casino.state.tables[table_id].round.bets):
+                v = phase.view(b.player)
+                if not v or not v["allowed"]:
+                    continue
+                hand = next(h for h in v["hands"] if not h["done"])
+                action = decide(rng, hand["cards"], v["dealer_up"], v["allowed"], noise)
+                for choice in (action, BJ.HIT if action == BJ.DOUBLE else BJ.STAND):
+                    try:  # without the funds for a double or split, play on
+                        await casino.act(b.player, table_id, {"action": choice, "step": step})
+                        counts[choice] += 1
+                        break
+                    except DomainError:
+                        counts["refused"] += 1
+        await task
+    finally:
+        casino.events.unsubscribe(events)
+    return counts

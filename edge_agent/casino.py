@@ -44,7 +44,7 @@ class Casino:
         self.rounds = RoundScheduler(self.engine, self.seeds, Notices(self.engine), self.betting.check_extra_stake)
         self.cashier = Cashier(self.engine)
         self.players = Players(self.engine, self.rounds)
-        self.commands = CloudCommands(self.engine, self.cashier, self.players)
+        self.commands = CloudCommands(self.engine, self.cashier, self.players, self.rounds)
         self.views = Views(self.engine)
         self.oversight = Oversight(self.engine)
         self.engine.replay()

@@ -23,10 +23,11 @@ def simulate(db: Path = typer.Option(..., "--db"), rounds: int = typer.Option(..
              players: int = typer.Option(..., "--players", min=1),
              game: str = typer.Option("roulette", "--game"), seed: int | None = typer.Option(None, "--seed")) -> None:
     """Play N rounds with P simulated players through the real engine; writes a real journal."""
+    from edge_agent.domain import games
     from edge_agent.simulate import run
 
-    if game not in ("roulette", "baccarat"):
-        raise typer.BadParameter("game must be roulette or baccarat")
+    if game not in games.names():
+        raise typer.BadParameter(f"game must be one of {', '.join(games.names())}")
     typer.echo(json.dumps(run(db, rounds, players, game, seed)))
 
 

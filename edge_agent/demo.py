@@ -181,6 +181,9 @@ class Demo:
                 {"table_id": "roulette-1", "game": "roulette", "betting_window_s": 15, "reveal_s": 4,
                  "requires_feed": True},
                 {"table_id": "baccarat-1", "game": "baccarat", "betting_window_s": 12, "reveal_s": 4},
+                # Any number of players at one table: a shared deal, each player's own decisions.
+                {"table_id": "blackjack-1", "game": "blackjack", "betting_window_s": 12, "reveal_s": 4,
+                 "options": {"decision_window_s": 6}},
             ],
             "nats": {"url": self.nats_url, "user": f"edge-{edge_id}", "password": self.passwords[edge_id],
                      "heartbeat_s": 2.0},
@@ -199,6 +202,10 @@ class Demo:
                 "start_rung": 0,
                 "announce_addresses": ["127.0.0.1"],
             },
+            # Every roulette-1 round on video (the 180p rung, kept 30 days), its reveal checked by the camera.
+            "video": {"dir": str(d / "video"), "rung": "180p", "retention_days": 30, "budget_bytes": 2 * 10**9,
+                      "vision": {"rung": "360p",
+                                 "dealers": {"roulette-1": f"udp://127.0.0.1:{self.ports.get('dealer-' + edge_id, 9101)}"}}},
         }
         (d / "edge.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         return self._part(Part(f"edge {edge_id} ({j['name']})",
@@ -219,7 +226,8 @@ class Demo:
         part = Part(f"studio {j['name']} roulette-1", [sys.executable, "-m", "edge_agent.studio", "roulette-1", srt,
                                                         "--width", "640", "--height", "360", "--latency", "40",
                                                         "--passphrase-file", str(self._srt_key(self.root / j["edge_id"])),
-                                                        "--streamid", "studio-roulette-1"],
+                                                        "--streamid", "studio-roulette-1", "--game", "roulette",
+                                                        "--dealer-port", str(self.ports.get("dealer-" + j["edge_id"], 9101))],
                     self.root / f"studio-{j['edge_id']}.log")
         return self._part(part)
 
@@ -254,6 +262,7 @@ class Demo:
         self.setup()
         for j in JURISDICTIONS:
             self.ports[f"srt-{j['edge_id']}"] = free_port(9001 + JURISDICTIONS.index(j))
+            self.ports[f"dealer-{j['edge_id']}"] = free_port(9101 + JURISDICTIONS.index(j))
         steps = len(JURISDICTIONS) * 2 + 2
         n = 0
 
@@ -339,6 +348,7 @@ class Demo:
         for j in JURISDICTIONS:
             print(f"  Regulator, {j['name']}: {self.urls['regulator-' + j['name']]}\n"
                   f"    token: {self.root / ('regulator-' + j['jurisdiction'] + '.token')}\n")
+        print(f"  Back office (operator, every jurisdiction):\n    {self.cp_url}/backoffice/#token={self.operator}\n")
         print(f"  Control plane API: {self.cp_url}/docs    logs: {self.root}/*.log")
         print("\nCtrl-C stops everything cleanly (rounds voided or settled, journals flushed).")
         print("=" * 78 + "\n", flush=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from contract import sync as S
+from edge_agent.blackjack_strategy import play_out
 from edge_agent.casino import Casino
 from edge_agent.config import EdgeConfig
 from edge_agent.domain import games
@@ -33,23 +34,29 @@ async def simulate(db: Path, rounds: int, players: int, game: str = "roulette", 
                                                        deposit_id=f"sim-dep-{i}-{casino.store.seq}", player=psn,
                                                        amount=1_000_000, currency=cfg.currency))
     accepted = refused = 0
+    decisions: dict[str, int] = {}
     for _ in range(rounds):
         if casino.state.tables[table_id].round is None:
             casino.open_round(table_id)
         for psn in psns:
-            for _ in range(rng.randint(0, 3)):
+            # blackjack: one hand per player and round (a second bet would be refused)
+            for _ in range(rng.randint(0, 3) if game != "blackjack" else int(rng.random() < 0.9)):
                 try:
                     casino.place_bet(psn, table_id, rng.choice(spots), rng.choice((100, 200, 500, 1000, 2500)),
                                      player_seed=f"{rng.getrandbits(32):08x}")
                     accepted += 1
                 except DomainError:
                     refused += 1
-        await casino.settle_round(table_id)
+        if game == "blackjack":  # every simulated player decides in every step (basic strategy)
+            for k, v in (await play_out(casino, table_id, rng)).items():
+                decisions[k] = decisions.get(k, 0) + v
+        else:
+            await casino.settle_round(table_id)
     await casino.stop()
     head = (casino.store.seq, casino.store.head)
     casino.close()
     return {"rounds": rounds, "players": players, "bets_accepted": accepted, "bets_refused": refused,
-            "head_seq": head[0], "head_hash": head[1], "db": str(db)}
+            "head_seq": head[0], "head_hash": head[1], "db": str(db)} | ({"decisions": decisions} if decisions else {})
 
 
 def run(db: Path, rounds: int, players: int, game: str, seed: int | None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 
 from contract import sync as S
-from control_plane.adapters.db.models import commands
+from control_plane.adapters.db.models import commands, edges
 from control_plane.adapters.db.sql import insert_ignore
 from control_plane.clock import now_ms
 
@@ -42,11 +42,15 @@ def mark_published(engine: Engine, ids: list[str]) -> None:
         c.execute(update(commands).where(commands.c.id.in_(ids)).values(published_ts=now_ms()))
 
 
-def listing(engine: Engine, edge_id: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-    """Commands as queued (published or not), oldest first, bodies decoded."""
+def listing(engine: Engine, edge_id: str | None = None, limit: int = 1000,
+            jurisdiction: str | None = None) -> list[dict[str, Any]]:
+    """Commands as queued (published or not), oldest first, bodies decoded; `jurisdiction`: only
+    commands to that jurisdiction's edges."""
     q = select(commands).order_by(commands.c.created_ts, commands.c.id)
     if edge_id:
         q = q.where(commands.c.edge_id == edge_id)
+    if jurisdiction is not None:
+        q = q.where(commands.c.edge_id.in_(select(edges.c.id).where(edges.c.jurisdiction == jurisdiction)))
     with engine.connect() as c:
         return [{**dict(r), "body": json.loads(r["body"])} for r in c.execute(q.limit(limit)).mappings()]
 
@@ -63,8 +67,9 @@ class Outbox:
     def mark_published(self, ids: list[str]) -> None:
         mark_published(self.engine, ids)
 
-    def listing(self, edge_id: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        return listing(self.engine, edge_id, limit)
+    def listing(self, edge_id: str | None = None, limit: int = 1000,
+                jurisdiction: str | None = None) -> list[dict[str, Any]]:
+        return listing(self.engine, edge_id, limit, jurisdiction)
 
 
 def deposit_credit_id(deposit_id: str) -> str:

@@ -21,7 +21,19 @@ def principal(request: Request, *roles: str) -> tokens.Principal:
     return p
 
 
+ALL_JURISDICTIONS = "*"  # an operator token of "*" is the casino's head office: every jurisdiction
+
+
+def scope(p: tokens.Principal) -> str | None:
+    """The one jurisdiction a caller may see and act on; None: every jurisdiction (only an operator
+    of "*"). The same rule as the edge's operator API."""
+    if p.role == "operator" and p.jurisdiction == ALL_JURISDICTIONS:
+        return None
+    return p.jurisdiction
+
+
 def scoped(p: tokens.Principal, jurisdiction: str) -> None:
-    """Regulators see only their own jurisdiction; operators see everything."""
-    if p.role == "regulator" and p.jurisdiction != jurisdiction:
+    """Refuse what lies outside the caller's jurisdiction (regulators and operators alike)."""
+    s = scope(p)
+    if s is not None and s != jurisdiction:
         raise ApiError(403, "forbidden", "outside your jurisdiction")

@@ -16,8 +16,10 @@ from control_plane.services.audit import AuditService
 from control_plane.services.checkpoints import CheckpointService
 from control_plane.services.deposits import Deposits
 from control_plane.services.kyc import KycService
+from control_plane.services.operator_log import OperatorLog
 from control_plane.services.registry import Registry
 from control_plane.services.reviews import Reviews
+from control_plane.services.tables import Tables
 from control_plane.services.tokens import TokenIssuer
 from control_plane.services.withdrawals import Withdrawals
 
@@ -37,6 +39,8 @@ class Services:
     reviews: Reviews
     aml_flags: AmlFlags
     outbox: Outbox
+    tables: Tables
+    operator_log: OperatorLog
     tokens: TokenIssuer
     nats_connected: Callable[[], bool]
     wake_processor: Callable[[], None]

@@ -1,17 +1,18 @@
 """Signed checkpoints (RFC 6962 tree heads) from edges: signature, append-only consistency, and a
-recomputation of the root from the entry hashes the cloud holds."""
+recomputation of the root from the entry hashes the cloud holds.
+
+Signature and tree are `contract.checkpoint` / `contract.merkle.MerkleLog`, the edge's own code.
+The tree over an edge's held entries is kept incrementally (`HeldTrees`): a checkpoint reads only
+the entries received since the previous one, never every held leaf again."""
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine, select, update
 
-from contract import merkle
-from contract.canonical import canonical_json
+from contract import checkpoint, merkle
 from control_plane.adapters.db.models import checkpoints, edge_sync, edges, entries
 from control_plane.clock import now_ms
 from control_plane.metrics import Metrics
@@ -28,45 +29,51 @@ class CheckpointMsg(BaseModel):
     prev_size: int | None = None
     consistency: list[str] = Field(default_factory=list)
 
-    def signed_bytes(self) -> bytes:
-        return canonical_json({"edge_id": self.edge_id, "size": self.size, "root": self.root, "ts": self.ts})
-
-
-# The edge signs with a domain-separation prefix (edge_agent/audit/checkpoints.py); a bare canonical
-# body is accepted too (the form first specified). Both bind the same four fields.
-SIGNING_CONTEXT = b"casino-checkpoint/v1\n"
-
 
 def verify_signature(public_pem: str, msg: CheckpointMsg) -> bool:
-    try:
-        key = serialization.load_pem_public_key(public_pem.encode())
-        if not isinstance(key, Ed25519PublicKey):
-            return False
-        sig = bytes.fromhex(msg.sig)
-    except ValueError:
-        return False
-    for signed in (SIGNING_CONTEXT + msg.signed_bytes(), msg.signed_bytes()):
-        try:
-            key.verify(sig, signed)
-            return True
-        except InvalidSignature:
-            continue
-    return False
+    """Domain-separated only (contract.checkpoint): a signature over the bare body is refused."""
+    return bool(checkpoint.verify_signature(msg.model_dump(), public_pem))
 
 
-def held_leaves(c: Connection, edge_id: str, size: int) -> list[bytes] | None:
-    """Entry hashes 1..size when the cloud holds them contiguously, else None."""
-    head = c.execute(select(edge_sync.c.head_seq).where(edge_sync.c.edge_id == edge_id)).scalar() or 0
-    if head < size:
-        return None
-    rows = c.execute(select(entries.c.hash).where(entries.c.edge_id == edge_id, entries.c.seq <= size)
-                     .order_by(entries.c.seq)).scalars().all()
-    return [bytes.fromhex(h) for h in rows]
+class HeldTrees:
+    """Per edge, the incremental Merkle tree over the entry hashes the cloud holds, from seq 1."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._trees: dict[str, merkle.MerkleLog] = {}
+        self._lock = threading.Lock()
+
+    def _fetch(self, edge_id: str) -> merkle.FetchLeaves:
+        def fetch(a: int, b: int) -> list[bytes]:  # leaves [a, b) = seqs a+1..b
+            with self._engine.connect() as c:
+                return [bytes.fromhex(h) for h in c.execute(
+                    select(entries.c.hash).where(entries.c.edge_id == edge_id, entries.c.seq > a, entries.c.seq <= b)
+                    .order_by(entries.c.seq)).scalars()]
+        return fetch
+
+    def tree(self, c: Connection, edge_id: str, size: int) -> merkle.MerkleLog | None:
+        """The tree holding at least `size` leaves, when the cloud holds entries 1..size contiguously."""
+        head = c.execute(select(edge_sync.c.head_seq).where(edge_sync.c.edge_id == edge_id)).scalar() or 0
+        if head < size:
+            return None
+        with self._lock:
+            t = self._trees.get(edge_id)
+            if t is None:
+                t = self._trees[edge_id] = merkle.MerkleLog(self._fetch(edge_id))
+            if t.size < size:
+                rows = c.execute(select(entries.c.seq, entries.c.hash).where(
+                    entries.c.edge_id == edge_id, entries.c.seq > t.size, entries.c.seq <= size)
+                    .order_by(entries.c.seq)).all()
+                if len(rows) != size - t.size or (rows and rows[0][0] != t.size + 1):
+                    return None
+                t.extend([bytes.fromhex(h) for _, h in rows])
+            return t
 
 
 class CheckpointService:
     def __init__(self, engine: Engine, metrics: Metrics) -> None:
         self.engine, self.metrics = engine, metrics
+        self.trees = HeldTrees(engine)
 
     def receive(self, subject_edge: str, raw: dict[str, Any]) -> str:
         """Verify and store one checkpoint; returns ok | duplicate | rejected | inconsistent."""
@@ -131,10 +138,10 @@ class CheckpointService:
         return "inconsistent"
 
     def _check_entries(self, c: Connection, edge_id: str, size: int, root_hex: str) -> bool:
-        leaves = held_leaves(c, edge_id, size)
-        if leaves is None:
+        tree = self.trees.tree(c, edge_id, size)
+        if tree is None:
             return False
-        verdict = "ok" if merkle.root(leaves).hex() == root_hex else "mismatch"
+        verdict = "ok" if tree.root(size).hex() == root_hex else "mismatch"
         c.execute(update(checkpoints).where(checkpoints.c.edge_id == edge_id, checkpoints.c.size == size)
                   .values(entries_check=verdict))
         if verdict == "mismatch":
@@ -161,9 +168,10 @@ class CheckpointService:
                 return None
             out: dict[str, Any] = {k: row[k] for k in ("edge_id", "size", "root", "ts", "sig", "status",
                                                        "entries_check")}
-            leaves = held_leaves(c, edge_id, row["size"])
-        if leaves is not None and 1 <= seq <= row["size"]:
+            tree = self.trees.tree(c, edge_id, row["size"])
+            held = c.execute(select(entries.c.hash).where(entries.c.edge_id == edge_id, entries.c.seq == seq)).scalar()
+        if tree is not None and held is not None and 1 <= seq <= row["size"]:
             out["leaf_index"] = seq - 1
-            out["entry_hash"] = leaves[seq - 1].hex()
-            out["inclusion_proof"] = [p.hex() for p in merkle.inclusion_proof(leaves, seq - 1)]
+            out["entry_hash"] = held
+            out["inclusion_proof"] = [p.hex() for p in tree.inclusion_proof(seq - 1, row["size"])]
         return out

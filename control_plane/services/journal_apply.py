@@ -6,7 +6,6 @@ a redelivered entry with the same hash is a no-op, one with another hash is a fo
 """
 from __future__ import annotations
 
-import hashlib
 import operator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -15,7 +14,6 @@ from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from contract import journal as J
 from contract import sync as S
-from contract.canonical import canonical_json_fast
 from control_plane.adapters import outbox
 from control_plane.adapters.db.models import deposits, edge_sync, edges, entries, kyc, withdrawals
 from control_plane.adapters.db.sql import insert_ignore
@@ -24,6 +22,7 @@ from control_plane.domain import deposit as dep
 from control_plane.domain import kyc as kyc_rules
 from control_plane.domain import withdrawal as wd
 from control_plane.metrics import Metrics
+from control_plane.services import tables
 from control_plane.services.audit import raise_flag
 
 Outcome = Literal["applied", "duplicate", "fork", "tampered"]
@@ -223,6 +222,8 @@ class JournalApplier:
                 r.commands += self._exclude_everywhere(c, edge_id, e)
             elif e.kind == S.KYC_REQUESTED:
                 r.work, r.commands = self._kyc_requested(c, edge_id, d)
+            elif e.kind in tables.KINDS:
+                tables.project(c, edge_id, e.seq, e.kind, d)
         except (KeyError, TypeError, ValueError) as exc:
             raise_flag(c, self.metrics, edge_id, "malformed", e.seq, f"{e.kind}: {exc!r}")
 
@@ -274,12 +275,7 @@ def _insert_entries(c: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def _hash_ok(e: S.SyncedEntry) -> bool:
-    """The entry's hash matches its content: orjson first (same bytes on everything a journal
-    holds, ten times faster), the reference encoder before saying no."""
-    body = {"seq": e.seq, "ts": e.ts, "kind": e.kind, "data": e.data, "prev": e.prev}
-    if hashlib.sha256(canonical_json_fast(body)).hexdigest() == e.hash:
-        return True
-    return J.entry_hash(e.seq, e.ts, e.kind, e.data, e.prev) == e.hash
+    return J.hash_matches(e.seq, e.ts, e.kind, e.data, e.prev, e.hash)
 
 
 def _jur(c: Connection, edge_id: str) -> str:

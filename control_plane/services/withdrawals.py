@@ -46,3 +46,14 @@ class Withdrawals:
         with self.engine.connect() as c:
             r = c.execute(select(withdrawals).where(withdrawals.c.withdrawal_id == withdrawal_id)).mappings().first()
         return as_dict(r) if r else None
+
+    def listing(self, jurisdiction: str | None, statuses: tuple[str, ...] = (), limit: int = 200
+                ) -> list[dict[str, Any]]:
+        """Newest first, with `updated_ts` (when the payout status last moved)."""
+        q = select(withdrawals).order_by(withdrawals.c.created_ts.desc(), withdrawals.c.withdrawal_id).limit(limit)
+        if jurisdiction is not None:
+            q = q.where(withdrawals.c.jurisdiction == jurisdiction)
+        if statuses:
+            q = q.where(withdrawals.c.status.in_(statuses))
+        with self.engine.connect() as c:
+            return [{**as_dict(r), "updated_ts": r["updated_ts"]} for r in c.execute(q).mappings()]

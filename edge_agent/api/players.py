@@ -196,6 +196,9 @@ def public_router(app_state: Any) -> APIRouter:
             raise DomainError("malformed_json", "body is not valid JSON", 400) from None
         if not isinstance(action, dict):
             raise DomainError("invalid_request", "body must be a JSON object", 422)
+        key = request.headers.get("idempotency-key")
+        if key:  # same key + same body -> same answer; same key + other body -> 409 (as for bets)
+            action = {**action, "idempotency_key": key[:128]}
         return _json(await casino.act(psn, table_id, action), 201)
 
     @r.get("/tables/{table_id}/rounds/{chain_id}/{n}", summary="A round's fairness proof (CONTRACT section 3)")

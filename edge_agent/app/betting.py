@@ -111,10 +111,7 @@ class Betting:
         r = t.round
         if r is None:
             raise E.DomainError(E.BETTING_CLOSED, "no round in progress", 409)
-        lim = t.rules.limits
-        if r.staked.get(psn, 0) + amount > lim.max_per_round:
-            raise E.DomainError(E.ABOVE_ROUND_MAX, f"maximum per round is {lim.max_per_round}",
-                                max_per_round=lim.max_per_round)
+        # Table limits bind the main stake only (docs/FAIRNESS.md): a player may double or split it.
         RG.check_bet(eng.state.player(psn), amount, eng.state.in_play(psn), eng.clock())
         cash = eng.state.cash(psn)
         if cash < amount:

@@ -1,5 +1,6 @@
 """Commands from the control plane (KYC results, deposit credits and declines, payout results,
-remote exclusions), each applied once by id; the journal records that it was applied."""
+remote exclusions, operators' table actions), each applied once by id; the journal records that it
+was applied."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,13 +9,16 @@ from contract import sync as S
 from edge_agent.app.cashier import Cashier
 from edge_agent.app.engine import Engine
 from edge_agent.app.players import Players
+from edge_agent.app.rounds import RoundScheduler
+from edge_agent.domain import state as ST
 
 
 class CloudCommands:
-    def __init__(self, engine: Engine, cashier: Cashier, players: Players) -> None:
+    def __init__(self, engine: Engine, cashier: Cashier, players: Players, rounds: RoundScheduler) -> None:
         self._engine = engine
         self._cashier = cashier
         self._players = players
+        self._rounds = rounds
 
     async def apply(self, cmd: S.Command) -> list[dict[str, Any]]:
         """Apply a command once; returns its entries once durable ([] when already applied)."""
@@ -47,6 +51,8 @@ class CloudCommands:
                 eng.publish_player(w.player, {"type": "withdrawal", "withdrawal_id": w.withdrawal_id,
                                               "status": "paid" if cmd.status == "paid" else "refused",
                                               "reason": cmd.reason, "balance": eng.state.cash(w.player)})
+        elif isinstance(cmd, S.TableControl):
+            out += self._table_control(cmd)
         elif isinstance(cmd, S.PlayerExclude):
             rg = eng.state.player(cmd.player)
             if rg.excluded_until < cmd.until_ts:
@@ -54,4 +60,26 @@ class CloudCommands:
                                                  until_ts=cmd.until_ts))
         out.append(eng.record(S.COMMAND_APPLIED, {"command_id": cmd.id, "type": cmd.type}))
         await eng.durable(out[-1])
+        if isinstance(cmd, S.TableControl) and cmd.table_id in eng.state.tables:
+            self._rounds.wake(cmd.table_id)
+        return out
+
+    def _table_control(self, cmd: S.TableControl) -> list[dict[str, Any]]:
+        """What the edge's own operator API does for the same action (not yet durable). An unknown
+        table, or a void for a round that is no longer in progress, only records the command."""
+        t = self._engine.state.tables.get(cmd.table_id)
+        if t is None:
+            return []
+        if cmd.action == "void":
+            r = t.round
+            if r is None or (cmd.round_n is not None and (r.n, r.chain_id) != (cmd.round_n, cmd.chain_id)):
+                return []
+            e = self._rounds.void(t, cmd.reason)
+            return [e] if e else []
+        enabled = cmd.action == "enable"
+        out = [self._engine.record(ST.TABLE_STATUS, {"table_id": cmd.table_id, "enabled": enabled,
+                                                     "reason": cmd.reason, "by": cmd.by})]
+        if not enabled:
+            e = self._rounds.void(t, "table_disabled")
+            out += [e] if e else []
         return out

@@ -41,8 +41,10 @@ class Notices:
         eng.publish_table(d["table_id"], {"type": "round.voided", "table_id": d["table_id"], "n": d["n"],
                                           "reason": d["reason"]})
         refunds = {r["bet_id"]: r["amount"] for r in d["refunds"]}
-        for psn in {b.player for b in bets}:
-            refunded = sum(refunds.get(b.bet_id, 0) for b in bets if b.player == psn)
+        by_player: dict[str, int] = {}  # one pass: a blackjack table may hold thousands of bets
+        for b in bets:
+            by_player[b.player] = by_player.get(b.player, 0) + refunds.get(b.bet_id, 0)
+        for psn, refunded in by_player.items():
             notice = {"type": "refund", "table_id": d["table_id"], "n": d["n"], "amount": refunded,
                       "reason": d["reason"], "balance": eng.state.cash(psn), "seq": e["seq"]}
             eng.publish_player(psn, notice)

@@ -83,6 +83,11 @@ class _Play:
         e = self._s.engine.record(kind, {**data, "table_id": self._r.table_id, "chain_id": self._r.chain_id,
                                          "n": self._r.n})
         await self._s.engine.durable(e)
+        w = self._s.witness
+        if w is not None and w.checks(self._r.table_id):  # cards shown live: the camera must see them
+            reason = await w.shown(self._r.table_id, self._r.chain_id, self._r.n, self._r.game, kind, data)
+            if reason is not None and not self._ended():
+                await self._s.engine.durable(self._s.void(self._t, reason))
         return e
 
     def announce(self, event: dict[str, Any]) -> None:
@@ -152,7 +157,11 @@ class RoundScheduler:
             r = t.round
             if r is None:
                 continue
-            if r.status == ST.CLOSED and self._seeds.holds(t.spec.table_id, r.chain_id):
+            if r.status == ST.CLOSED and games.get(r.game).void_cut_short:
+                # A play phase cut short whose players could not finish their decisions
+                # (blackjack): voided, every stake, extra stakes too, refunded.
+                self.void(t, reason)
+            elif r.status == ST.CLOSED and self._seeds.holds(t.spec.table_id, r.chain_id):
                 # A play phase cut short settles from what its entries hold (no decision: stand).
                 self._settle_or_void(t)
             elif r.status == ST.CLOSED:
@@ -287,6 +296,10 @@ class RoundScheduler:
         if self.witness is not None:
             self.witness.ended_early(r.table_id, r.chain_id, r.n)  # a voided round keeps its clip
         return e
+
+    def phase(self, table_id: str) -> games.PlayPhase | None:
+        """The play phase running at the table now, if any (simulation, support views)."""
+        return self._playing.get(table_id)
 
     async def act(self, psn: str, table_id: Any, action: Mapping[str, Any]) -> dict[str, Any]:
         """A player's decision in the play phase of the table's round; returns once durable."""

@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from edge_agent.evidence.service import EvidenceService
+from edge_agent.studio.cards import shown_in
 from edge_agent.vision.check import DEALER_ERROR, RevealCheck
 
 log = structlog.get_logger(__name__)
@@ -50,6 +51,17 @@ class RoundEvidence:
             return None
         assert self.check is not None
         v = await self.check.reveal(table_id, chain_id, n, game, outcome)
+        return None if v.result == "match" else DEALER_ERROR
+
+    async def shown(self, table_id: str, chain_id: str, n: int, game: str, kind: str,
+                    data: dict[str, Any]) -> str | None:
+        """A play-phase entry that shows cards (blackjack.dealt, blackjack.card): the camera must
+        see them before the round goes on; returns a void reason or None."""
+        expected = shown_in(kind, data)
+        if expected is None or not self.checks(table_id):
+            return None
+        assert self.check is not None
+        v = await self.check.check(table_id, chain_id, n, game, expected)
         return None if v.result == "match" else DEALER_ERROR
 
     async def ending(self, table_id: str, chain_id: str, n: int) -> dict[str, Any] | None:

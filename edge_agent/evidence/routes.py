@@ -52,7 +52,7 @@ def clip_response(casino: Any, table_id: str, chain_id: str, n: int, download: b
 
 def regulator_clip(casino: Any) -> Any:
     """A regulator-router handler (ctx -> Response): auth and audit are the router's."""
-    from edge_agent.regulator.router import RegError
+    from edge_agent.regulator.errors import RegError
 
     async def handler(ctx: Any) -> Response:
         p = ctx.request.path_params

@@ -17,7 +17,6 @@ Durability invariants (why the code is shaped this way):
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import sqlite3
 import threading
@@ -161,10 +160,7 @@ class JournalStore:
         # ts never goes backwards within a journal, even if the wall clock does.
         ts = max(self.clock(), self._last_ts)
         data_json = _dumps(data)
-        # Canonical JSON of {seq, ts, kind, data, prev} with sorted keys, built from the already
-        # canonical data text (same bytes as contract.canonical, without serialising twice).
-        body = f'{{"data":{data_json},"kind":{_dumps(kind)},"prev":"{self.head}","seq":{seq},"ts":{ts}}}'
-        h = hashlib.sha256(body.encode("utf-8")).hexdigest()
+        h = J.entry_hash_of_data_json(seq, ts, kind, data_json, self.head)
         entry = {"seq": seq, "ts": ts, "kind": kind, "data": data, "prev": self.head, "hash": h}
         row = (seq, ts, kind, data_json, self.head, h)
         self.seq, self.head, self._last_ts = seq, h, ts

@@ -9,6 +9,9 @@ RUNG_FRAMES = Counter("media_rung_frames", "Frames encoded per rung", ("table", 
 RUNG_LATE_FRAMES = Counter("media_rung_late_frames", "Frames sent later than one frame interval", ("table", "rung"))
 SRT_REFUSED = Counter("media_srt_callers_refused", "SRT callers refused at the studio link (never made live)",
                       ("table", "reason"))
+INGEST_FRAMES = Counter("media_ingest_frames", "Studio pictures decoded at the edge", ("table",))
+INGEST_MISSING = Counter("media_ingest_frames_missing",
+                         "Studio pictures that never arrived (gaps in the studio's timestamps)", ("table",))
 FEED_UP = Gauge("media_feed_up", "1 while the table's SRT feed is live", ("table",))
 _LAT_BUCKETS = (0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 INGEST_LATENCY = Histogram("media_ingest_latency_seconds",

@@ -94,6 +94,9 @@ class TableMedia:
         elif kind == "refused":
             metrics.SRT_REFUSED.labels(self.table_id, msg[1]).inc()
             log.warning("srt.caller_refused", table=self.table_id, reason=msg[1], peer=msg[2])
+        elif kind == "in":
+            metrics.INGEST_FRAMES.labels(self.table_id).inc(msg[1])
+            metrics.INGEST_MISSING.labels(self.table_id).inc(msg[2])
         elif kind == "caller":
             log.info("srt.caller_accepted", table=self.table_id, peer=msg[1])
         elif kind == "up":

@@ -8,6 +8,7 @@ messages over a pipe:
   ("a", pts48k, opus_payload)
   ("refused", reason, peer)      an SRT caller was refused (no/wrong passphrase, stream id, ...)
   ("caller", peer)              an SRT caller was accepted
+  ("in", decoded, missing)      studio pictures decoded / missing (lost on the link), about 1/s
   ("lat", capture_to_decoded_ms, encode_ms)   about once a second, when the picture carries a
                                              capture timestamp (the studio's does)
 The parent may send ("keyframe",) (PLI from a viewer: IDR on every rung, so rungs stay aligned)
@@ -115,6 +116,30 @@ class Ladder:
         return list(self.encode_iter(frame, pts90))
 
 
+class IngestCounter:
+    """Pictures decoded from the studio, and pictures missing between them (a gap in the
+    studio's timestamps larger than its frame interval): what the studio link lost."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.interval = 1.0 / rate if rate else None
+        self._last: float | None = None
+        self.decoded = self.missing = 0
+
+    def saw(self, t: float) -> None:
+        self.decoded += 1
+        last, self._last = self._last, t
+        if last is None or self.interval is None or t <= last:
+            return
+        gap = round((t - last) / self.interval) - 1
+        if 0 < gap < 250:  # a longer jump is a new timeline (restarted encoder), not loss
+            self.missing += gap
+
+    def take(self) -> tuple[int, int]:
+        out = (self.decoded, self.missing)
+        self.decoded = self.missing = 0
+        return out
+
+
 class OutputClock:
     """The ladder's frame rate, whatever the studio sends: each decoded picture is sent for every
     output slot (1/fps apart) it is the latest picture for. 50 fps in and 25 out drops every other
@@ -194,8 +219,13 @@ def run(table_id: str, srt_port: int, latency_ms: int, rungs: list[dict[str, Any
             a_next: int | None = None
             frames_seen = 0
             clock = OutputClock(fps)
+            ingest = IngestCounter(None)
             try:
                 streams = [s for s in container.streams if s.type in ("video", "audio")]
+                video = next((st for st in streams if st.type == "video"), None)
+                rate = video.guessed_rate if video is not None else None
+                ingest = IngestCounter(float(rate) if rate else None)
+                reported = time.monotonic()
                 for packet in container.demux(streams):
                     if stop.is_set():
                         reason = "edge stopping"
@@ -207,6 +237,10 @@ def run(table_id: str, srt_port: int, latency_ms: int, rungs: list[dict[str, Any
                     for frame in frames:
                         if isinstance(frame, av.VideoFrame):
                             t = frame.time if frame.time is not None else 0.0
+                            ingest.saw(t)
+                            if time.monotonic() - reported >= 1.0:
+                                reported = time.monotonic()
+                                send(("in", *ingest.take()))
                             if v_off is None:
                                 v_off = (time.monotonic() - clock_origin) - t
                             for slot in clock.slots(t):
@@ -234,6 +268,8 @@ def run(table_id: str, srt_port: int, latency_ms: int, rungs: list[dict[str, Any
                 reason = f"stream error: {exc}"
             finally:
                 container.close()
+                if ingest.decoded or ingest.missing:
+                    send(("in", *ingest.take()))
                 if up:
                     send(("down", reason))
                 ladder_ref[0] = None

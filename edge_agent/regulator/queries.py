@@ -13,6 +13,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from contract import aml as AML
 from contract import fairness
 from contract import journal as J
 from contract import sync as S
@@ -21,8 +22,7 @@ from edge_agent.domain import rounds as R
 from edge_agent.domain import state as ST
 
 # AMLD4 art. 11(d): customer due diligence at EUR 2,000 in one or linked operations.
-CDD_THRESHOLD = 200_000
-DAY_MS = 24 * 3600 * 1000
+CDD_WINDOW_MS = AML.CDD_WINDOW_S * 1000
 PLAYER_KINDS = (ST.PLAYER_REGISTERED, ST.PLAYER_SETTINGS, ST.SESSION_STARTED, ST.SESSION_ENDED,
                 ST.LIMITS_CHANGED, S.PLAYER_EXCLUDED, S.DEPOSIT_REQUESTED, S.DEPOSIT_CREDITED,
                 S.DEPOSIT_REFUSED, S.DEPOSIT_DECLINED, S.WITHDRAWAL_REQUESTED, S.WITHDRAWAL_PAID, S.WITHDRAWAL_RELEASED,
@@ -277,24 +277,31 @@ def config_changes(conn: sqlite3.Connection, *, limit: int = 500) -> list[dict[s
 
 
 def aml_flags_for(history: list[dict[str, Any]], kyc_status: str) -> list[dict[str, Any]]:
-    """Flags for one player: KYC states that need attention; deposits reaching the CDD threshold
-    (EUR 2,000 within 24 h, AMLD4 art. 11(d)) without verified KYC or at all."""
+    """Flags for one player: KYC states that need attention; credited deposits reaching the CDD
+    threshold of their currency within the window (`contract.aml`: EUR 2,000, CAD 10,000 in 24 h)
+    without verified KYC or at all."""
     flags: list[dict[str, Any]] = []
     for e in history:
         if e["kind"] == S.KYC_UPDATED and e["data"]["status"] in ("rejected", "edd_required", "suspended"):
             flags.append({"flag": f"kyc_{e['data']['status']}", "seq": e["seq"], "ts": e["ts"]})
-    window: list[tuple[int, int, int]] = []
-    flagged_until = -1
+    window: dict[str, list[tuple[int, int, int]]] = {}
+    flagged_until: dict[str, int] = {}
     for e in history:
         if e["kind"] != S.DEPOSIT_CREDITED:
             continue
-        window.append((e["ts"], e["data"]["amount"], e["seq"]))
-        window = [w for w in window if w[0] > e["ts"] - DAY_MS]
-        total = sum(w[1] for w in window)
-        if total >= CDD_THRESHOLD and e["ts"] > flagged_until:
+        currency = e["data"].get("currency", "")
+        threshold = AML.cdd_threshold(currency)
+        if threshold is None:
+            continue
+        linked = [w for w in window.get(currency, []) if w[0] > e["ts"] - CDD_WINDOW_MS]
+        linked.append((e["ts"], e["data"]["amount"], e["seq"]))
+        window[currency] = linked
+        total = sum(w[1] for w in linked)
+        if total >= threshold and e["ts"] > flagged_until.get(currency, -1):
             flags.append({"flag": "cdd_threshold_24h", "seq": e["seq"], "ts": e["ts"], "amount_24h": total,
+                          "currency": currency, "threshold": threshold,
                           "kyc": kyc_status, "needs_action": kyc_status != "verified"})
-            flagged_until = e["ts"] + DAY_MS
+            flagged_until[currency] = e["ts"] + CDD_WINDOW_MS
     return flags
 
 

@@ -29,7 +29,7 @@ from fastapi import APIRouter, Request
 from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from contract import tokens
+from contract import aml, tokens
 from contract.bounds import INT64_MAX
 from edge_agent.audit import checkpoints as CP
 from edge_agent.audit.export import export_bundle
@@ -38,15 +38,10 @@ from edge_agent.evidence.routes import clip_info, regulator_clip
 from edge_agent.regulator import html as H
 from edge_agent.regulator import queries as Q
 from edge_agent.regulator.access import AccessDenied, authorize, journal_query
+from edge_agent.regulator.errors import RegError
 
 COOKIE = "regulator_token"
 log = structlog.get_logger("regulator")
-
-
-class RegError(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 def _error(status: int, code: str, message: str, html: bool = False) -> Response:
@@ -235,7 +230,8 @@ def regulator_router(casino: Any, token_public_key_pem: str | None) -> APIRouter
         return {"changes": await in_db(lambda c: Q.config_changes(c, limit=limit))}
 
     async def aml_data(ctx: Ctx) -> dict[str, Any]:
-        return {"cdd_threshold": Q.CDD_THRESHOLD, "flags": await in_db(Q.aml)}
+        return {"cdd_threshold": aml.cdd_threshold(cfg.currency), "currency": cfg.currency,
+                "flags": await in_db(Q.aml)}
 
     async def access_data(ctx: Ctx) -> dict[str, Any]:
         limit = ctx.int_param("limit", 200, lo=1, hi=Q.MAX_LIMIT)

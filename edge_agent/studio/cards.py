@@ -128,7 +128,7 @@ def plate_size(frame_h: int) -> tuple[int, int]:
     return int(h * 1.6), h
 
 
-def slots(game: str, count: int = 6) -> dict[str, Slot]:
+def slots(game: str, count: int = 8) -> dict[str, Slot]:
     """Layout of a game's table: baccarat player left / banker right (third card to the side);
     blackjack the common hand and its step cards below, the dealer's cards above; roulette
     the result plate by the wheel."""
@@ -141,9 +141,9 @@ def slots(game: str, count: int = 6) -> dict[str, Slot]:
                 out[f"{hand}{i}"] = Slot(f"{hand}{i}", x0 + i * 0.085, 0.62 + (0.04 if i == 2 else 0.0))
         return out
     if game == "blackjack":
-        out = {f"dealer{i}": Slot(f"dealer{i}", 0.2 + i * 0.085, 0.34) for i in range(count + 1)}
-        out.update({f"hand{i}": Slot(f"hand{i}", 0.2 + i * 0.085, 0.74) for i in range(2)})
-        out.update({f"step{i}": Slot(f"step{i}", 0.2 + (i + 1) * 0.085, 0.74) for i in range(1, count + 1)})
+        out = {f"dealer{i}": Slot(f"dealer{i}", 0.12 + i * 0.085, 0.34) for i in range(count)}
+        out.update({f"hand{i}": Slot(f"hand{i}", 0.12 + i * 0.085, 0.74) for i in range(2)})
+        out.update({f"step{i}": Slot(f"step{i}", 0.12 + (i + 1) * 0.085, 0.74) for i in range(1, count)})
         return out
     raise ValueError(f"unknown game {game!r}")
 
@@ -151,10 +151,12 @@ def slots(game: str, count: int = 6) -> dict[str, Slot]:
 def reveal_of(game: str, outcome: dict) -> dict[str, str | int]:
     """What the table shows once the round's outcome is dealt: slot -> card code (or number).
 
-    Baccarat: `player`/`banker` of round.settled; roulette: `number`. Blackjack reveals come in
-    steps (blackjack.dealt, blackjack.card, the dealer's cards): see `blackjack_reveals`."""
+    Baccarat: `player`/`banker` of round.settled; roulette: `number`; blackjack: the dealer's cards
+    after the up card (its earlier reveals are `shown_in`'s: blackjack.dealt, blackjack.card)."""
     if game == "roulette":
         return {"number": int(outcome["number"])}
+    if game == "blackjack":
+        return {f"dealer{i}": code for i, code in enumerate(outcome["dealer"]) if i >= 1}
     if game == "baccarat":
         out: dict[str, str | int] = {}
         for hand in ("player", "banker"):
@@ -162,6 +164,15 @@ def reveal_of(game: str, outcome: dict) -> dict[str, str | int]:
                 out[f"{hand}{i}"] = code
         return out
     raise ValueError(f"no single reveal for {game!r}")
+
+
+def shown_in(kind: str, data: dict) -> dict[str, str | int] | None:
+    """What a journal entry of a play phase puts on the table (None: nothing to see)."""
+    if kind == "blackjack.dealt":
+        return {"hand0": data["hand"][0], "dealer0": data["dealer_up"], "hand1": data["hand"][1]}
+    if kind == "blackjack.card":
+        return {f"step{data['step']}": data["card"]}
+    return None
 
 
 def baccarat_order(reveal: dict[str, str | int]) -> list[str]:
@@ -174,9 +185,7 @@ def blackjack_reveals(dealt: dict, cards: list[dict], dealer: list[str]) -> list
     """The blackjack reveals of one round, each a slot -> code map, in the order they are shown:
     the initial deal (`blackjack.dealt`), each step card (`blackjack.card`), the dealer's cards
     after the up card (from `round.settled` outcome `dealer`)."""
-    out: list[dict[str, str | int]] = [{"hand0": dealt["hand"][0], "dealer0": dealt["dealer_up"],
-                                        "hand1": dealt["hand"][1]}]
-    out.extend({f"step{c['step']}": c["card"]} for c in cards)
+    out = [shown_in("blackjack.dealt", dealt)] + [shown_in("blackjack.card", c) for c in cards]
     if len(dealer) > 1:
-        out.append({f"dealer{i}": code for i, code in enumerate(dealer) if i >= 1})
-    return out
+        out.append(reveal_of("blackjack", {"dealer": dealer}))
+    return [r for r in out if r is not None]

@@ -1,38 +1,6 @@
-"""JetStream streams of the sync wire. The control plane owns them; an edge creates them only when
-told to (tests, the single-process demo), idempotently.
-"""
+"""The sync streams, as the contract defines them (`contract.streams`)."""
 from __future__ import annotations
 
-from typing import Any
+from contract.streams import DUPLICATE_WINDOW_S, ensure_streams, stream_configs
 
-import nats.js.errors
-from nats.js import api
-
-from contract import sync as S
-
-DUPLICATE_WINDOW_S = 120.0  # the JetStream default; longer partitions rely on the consumer's (edge, seq)
-
-
-def stream_configs(replicas: int = 1) -> list[api.StreamConfig]:
-    """`replicas` 3 on a three-node cluster: a stream survives the loss of any one node (R3)."""
-    common: dict[str, Any] = dict(storage=api.StorageType.FILE, duplicate_window=DUPLICATE_WINDOW_S,
-                                  allow_direct=True, deny_delete=True, deny_purge=True, num_replicas=replicas)
-    return [
-        api.StreamConfig(name=S.JOURNAL_STREAM, subjects=[S.journal_subject("*")], **common),
-        api.StreamConfig(name=S.COMMAND_STREAM, subjects=[S.command_subject("*")], **common),
-        api.StreamConfig(name=S.CHECKPOINT_STREAM, subjects=[S.checkpoint_subject("*")], **common),
-    ]
-
-
-async def ensure_streams(js: Any, replicas: int = 1) -> None:
-    """Create the sync streams when missing; an existing stream is left exactly as it is."""
-    for cfg in stream_configs(replicas):
-        try:
-            await js.stream_info(cfg.name)
-            continue
-        except nats.js.errors.NotFoundError:
-            pass
-        try:
-            await js.add_stream(cfg)
-        except nats.js.errors.BadRequestError:
-            await js.stream_info(cfg.name)  # created concurrently by someone else: fine
+__all__ = ["DUPLICATE_WINDOW_S", "ensure_streams", "stream_configs"]

@@ -40,10 +40,8 @@ class RevealCheck:
         rung = media.ladder[self.rung_index]
         fed = {t.table_id for t in media.tables}
         self.links = {t: DealerLink(url) for t, url in config.dealers.items() if t in fed}
-        # Blackjack reveals follow the players' decisions step by step: checked per reveal by the
-        # game's own flow (K.blackjack_reveals); the round-level check covers roulette and baccarat.
         self.visions = {t: TableVision(t, games[t], rung.width, rung.height)
-                        for t in self.links if games.get(t) in ("roulette", "baccarat")}
+                        for t in self.links if games.get(t) in ("roulette", "baccarat", "blackjack")}
         self._append, self._publish = append, publish
 
     def covers(self, table_id: str) -> bool:
@@ -62,7 +60,10 @@ class RevealCheck:
 
     async def reveal(self, table_id: str, chain_id: str, n: int, game: str, outcome: dict[str, Any]) -> Verdict:
         """Deal `outcome` at the table and wait for the camera; journals what it saw."""
-        expected = K.reveal_of(game, outcome)
+        return await self.check(table_id, chain_id, n, game, K.reveal_of(game, outcome))
+
+    async def check(self, table_id: str, chain_id: str, n: int, game: str, expected: dict[str, Any]) -> Verdict:
+        """Have the dealer put `expected` (slot -> card or number) on the table, and watch."""
         order = K.baccarat_order(expected) if game == "baccarat" else list(expected)
         fut = self.visions[table_id].expect(expected, self.config.timeout_s)
         self.links[table_id].deal(n, game, expected, order)

@@ -32,7 +32,8 @@ def free_port() -> int:
 
 
 class EdgeProc:
-    def __init__(self, tmp: Path, key: Any, *, media: bool = False, edge_id: str = "mt-1", jurisdiction: str = "MT"):
+    def __init__(self, tmp: Path, key: Any, *, media: bool = False, edge_id: str = "mt-1", jurisdiction: str = "MT",
+                 nats_url: str | None = None):
         self.key = key
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -42,6 +43,8 @@ class EdgeProc:
                "--pub-key", str(pub), "--edge-id", edge_id, "--jurisdiction", jurisdiction]
         if media:
             cmd.append("--media")
+        if nats_url:
+            cmd += ["--nats", nats_url]
         self.log = (tmp / f"{edge_id}.log").open("w+")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True)
         assert self.proc.stdout is not None

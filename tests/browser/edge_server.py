@@ -24,7 +24,9 @@ from edge_agent.config import EdgeConfig
 from edge_agent.runtime import Edge
 
 TABLES = [{"table_id": "roulette-1", "game": "roulette", "betting_window_s": 4, "reveal_s": 1},
-          {"table_id": "baccarat-1", "game": "baccarat", "betting_window_s": 4, "reveal_s": 1}]
+          {"table_id": "baccarat-1", "game": "baccarat", "betting_window_s": 4, "reveal_s": 1},
+          {"table_id": "blackjack-1", "game": "blackjack", "betting_window_s": 4, "reveal_s": 1,
+           "options": {"decision_window_s": 4}}]
 
 
 class TestEdge(Edge):
@@ -119,6 +121,7 @@ async def main() -> None:
     ap.add_argument("--edge-id", default="mt-1")
     ap.add_argument("--jurisdiction", default="MT")
     ap.add_argument("--media", action="store_true", help="turn on the media path (studio + WHEP)")
+    ap.add_argument("--nats", default=None, help="sync with a control plane over this NATS server")
     a = ap.parse_args()
     tmp = Path(a.dir)
     kw: dict[str, Any] = {}
@@ -126,6 +129,8 @@ async def main() -> None:
         from tests.browser.media_support import media_config
 
         kw["media"] = media_config(tmp, [t["table_id"] for t in TABLES])
+    if a.nats:
+        kw["nats"] = {"url": a.nats, "heartbeat_s": 0.5}
     cfg = EdgeConfig(edge_id=a.edge_id, jurisdiction=a.jurisdiction, db_path=tmp / f"{a.edge_id}.db",
                      residency_key_hex="00" * 32, token_public_key_pem=Path(a.pub_key).read_text(),
                      chain_length=200, tables=TABLES, **kw)

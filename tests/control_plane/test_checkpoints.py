@@ -99,10 +99,31 @@ async def test_checkpoint_root_mismatch_with_consistent_proofs(nats_server, nc, 
         edge.add("bet.placed", {"bet_id": f"b{i}"})
     other = [dict(x) for x in edge.entries]
     other[0] = {**other[0], "hash": "11" * 32}
-    await publish_cp(js, "de-1", checkpoint("de-1", other, context=b""))  # bare canonical body also verifies
+    await publish_cp(js, "de-1", checkpoint("de-1", other))
     await edge.publish_all(js)
     await wait_for(lambda: cp.metrics.audit_flags.labels("de-1", "checkpoint_root_mismatch")._value.get() == 1,
                    what="mismatch flag")
+
+
+async def test_checkpoint_signed_without_the_domain_prefix_is_refused(nats_server, nc, make_cp) -> None:  # type: ignore[no-untyped-def]
+    """Only the domain-separated form (contract.checkpoint) verifies: a signature over the bare
+    canonical body, by the edge's own key, is a bad signature."""
+    cp = await make_cp(nats_server.url)
+    js = nc.jetstream()
+    cp.registry.register("fr-1", "FR", "", tokens.public_pem(KEY))
+    edge = EdgeSim("fr-1")
+    for i in range(4):
+        edge.add("bet.placed", {"bet_id": f"b{i}"})
+    await publish_cp(js, "fr-1", checkpoint("fr-1", edge.entries, context=b""))
+    await wait_for(lambda: cp.metrics.audit_flags.labels("fr-1", "checkpoint_bad_signature")._value.get() == 1,
+                   what="bad-signature flag")
+    await publish_cp(js, "fr-1", checkpoint("fr-1", edge.entries))  # the same head, prefixed: accepted
+    await edge.publish_all(js)
+    async with operator(cp) as http:
+        a = await wait_for(lambda: _if(http.get("/v1/audit/edges/fr-1"),
+                                       lambda r: len(r.json().get("checkpoints", [])) == 1),
+                           what="the prefixed checkpoint stored")
+        assert [c["status"] for c in a.json()["checkpoints"]] == ["ok"]
 
 
 async def _if(coro: Any, pred: Any) -> Any:

@@ -29,3 +29,16 @@ def test_bets_benchmark_full():
     line = _bench("--duration", "10", "--conns", "64")
     print(json.dumps(line))
     assert line["ws_bets_per_s"] > 0
+
+
+def test_blackjack_benchmark_prints_contract_line():
+    """Tiny N: players in their own process over real WebSockets, deciding in every step."""
+    out = subprocess.run([sys.executable, "-m", "benchmarks.edge.blackjack", "--players", "6", "--rounds", "1",
+                          "--window", "2", "--spread", "0.1"], capture_output=True, text=True, timeout=300,
+                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = json.loads(out.stdout.strip().splitlines()[-1])
+    assert line["bench"] == "blackjack" and line["connected"] == 6
+    assert line["settled"] == 6 and line["settle_p99_ms"] >= line["settle_p50_ms"] > 0
+    if line["decisions"]:  # a shared blackjack deal leaves nothing to decide
+        assert line["ack_p99_ms"] >= line["ack_p50_ms"] > 0

@@ -98,3 +98,42 @@ async def test_fed_rounds_have_clips_and_checked_reveals(tmp_path: Path):
         else:
             assert "round.settled" in r
     assert M.FAILURES.labels("roulette-1", "budget_reached")._value.get() > failures_before
+
+
+async def test_fed_blackjack_reveals_are_checked_as_they_are_shown(tmp_path: Path):
+    """Blackjack shows its cards in steps: the initial deal (blackjack.dealt) and, at the end, the
+    dealer's cards; each is checked by the camera when it is shown. With every third reveal dealt
+    wrong, every other round is voided (dealer_error) at its initial deal."""
+    cfg, dealers = fed_config(tmp_path, {"blackjack-1": "blackjack"})
+    edge = Edge(cfg)
+    await edge.start()
+    studios = [start_studio(cfg, "blackjack-1", dealers["blackjack-1"], fault_every=3)]
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and ended(edge.casino.store.read(1), "blackjack-1") < 4:
+            await asyncio.sleep(0.5)
+    finally:
+        stop(studios)
+        await edge.stop()
+    s = JournalStore(tmp_path / "journal.db")
+    entries = s.read(1)
+    s.close()
+    rounds = sorted((r for r in rounds_of(entries, "blackjack-1").values() if "blackjack.dealt" in r),
+                    key=lambda r: r["blackjack.dealt"]["seq"])
+    assert len(rounds) >= 4
+    checks = [e for e in entries if e["kind"] == "vision.checked"]
+    for r in rounds[:4]:
+        mine = [c for c in checks if (c["data"]["chain_id"], c["data"]["n"]) ==
+                (r["blackjack.dealt"]["data"]["chain_id"], r["blackjack.dealt"]["data"]["n"])]
+        dealt = r["blackjack.dealt"]["data"]
+        assert mine[0]["data"]["expected"] == {"hand0": dealt["hand"][0], "dealer0": dealt["dealer_up"],
+                                               "hand1": dealt["hand"][1]}
+        if "round.settled" in r:
+            assert [c["data"]["result"] for c in mine] == ["match", "match"]
+            assert mine[1]["data"]["seen"] == {f"dealer{i}": c for i, c in
+                                               enumerate(r["round.settled"]["data"]["outcome"]["dealer"]) if i}
+        else:
+            assert [c["data"]["result"] for c in mine] == ["mismatch"]
+            assert r["round.voided"]["data"]["reason"] == "dealer_error"
+        assert "round.video" in r
+    assert ["round.settled" in r for r in rounds[:4]] == [True, False, True, False]

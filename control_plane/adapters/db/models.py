@@ -137,6 +137,38 @@ checkpoints = Table(
     Column("received_ts", BigInteger, nullable=False),
 )
 
+# Every operator action taken through the API (review decisions, KYC decisions, table commands):
+# who, in which jurisdiction, on what, why. Written in the same transaction as the action.
+operator_actions = Table(
+    "operator_actions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", BigInteger, nullable=False),
+    Column("operator", String(128), nullable=False),
+    Column("jurisdiction", String(16), nullable=False, index=True),
+    Column("action", String(32), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("reason", String(500), nullable=False, default=""),
+    Column("detail", Text, nullable=False, default="{}"),
+)
+
+# Per edge and table, what the edge's journal says of it (a projection kept by the journal applier
+# from table.rules / table.status / table.feed / round.* entries): the back office's table view.
+edge_tables = Table(
+    "edge_tables", metadata,
+    Column("edge_id", String(64), primary_key=True),
+    Column("table_id", String(64), primary_key=True),
+    Column("game", String(32), nullable=False, default=""),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("status_reason", String(256), nullable=False, default=""),
+    Column("feed_live", Boolean, nullable=True),  # None: never reported
+    Column("round_chain", String(64), nullable=True),  # the round in progress (None: between rounds)
+    Column("round_n", Integer, nullable=True),
+    Column("last_void_n", Integer, nullable=True),
+    Column("last_void_reason", String(256), nullable=False, default=""),
+    Column("updated_seq", BigInteger, nullable=False, default=0),
+    Column("updated_ts", BigInteger, nullable=False),
+)
+
 # Every operator and admin token minted (who, for what, by whom): the bootstrap secret mints
 # only while this holds none, and it is the record of who was granted platform rights.
 token_grants = Table(

@@ -12,10 +12,10 @@ import structlog
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
+from contract import streams
 from contract import sync as S
 from control_plane.adapters.nats.pull import Delivery, Puller
 from control_plane.config import NatsConfig
@@ -27,13 +27,6 @@ from control_plane.services.registry import Registry
 from natswire import LeanClient
 
 log = structlog.get_logger("control_plane.bus")
-
-STREAMS = (
-    (S.JOURNAL_STREAM, "casino.journal.*"),
-    (S.COMMAND_STREAM, "casino.cmd.*"),
-    (S.CHECKPOINT_STREAM, "casino.checkpoint.*"),
-)
-
 
 Handler = Callable[[list[Delivery]], Awaitable[None]]
 
@@ -130,22 +123,8 @@ class Bus:
                 await _close(nc)
 
     async def ensure_streams(self) -> None:
-        """Create the sync streams when missing (same config as edge_agent/sync/streams.py); an
-        existing stream is left exactly as it is."""
-        js = self._js()
-        for name, subject in STREAMS:
-            cfg = StreamConfig(name=name, subjects=[subject], storage=StorageType.FILE,
-                               duplicate_window=self.cfg.duplicate_window_s, allow_direct=True,
-                               deny_delete=True, deny_purge=True)
-            try:
-                await js.stream_info(name)
-                continue
-            except NotFoundError:
-                pass
-            try:
-                await js.add_stream(cfg)
-            except BadRequestError:
-                await js.stream_info(name)  # created concurrently by an edge: fine
+        """Create the sync streams when missing (`contract.streams`, the edge's definition too)."""
+        await streams.ensure_streams(self._js(), duplicate_window_s=self.cfg.duplicate_window_s)
 
     async def _pull(self, nc: LeanClient, subject: str, stream: str, durable: str) -> Puller:
         config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=self.cfg.ack_wait_s,

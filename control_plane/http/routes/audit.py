@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from contract.bounds import INT64_MAX
-from control_plane.http.auth import principal, scoped
+from control_plane.http.auth import principal, scope, scoped
 from control_plane.http.deps import services
 from control_plane.http.errors import ApiError
 
@@ -15,7 +15,7 @@ router = APIRouter()
 
 def _edge_scope(request: Request, edge_id: str) -> None:
     p = principal(request, "operator", "regulator")
-    if p.role == "regulator":
+    if scope(p) is not None:
         scoped(p, services(request).audit.edge_jurisdiction(edge_id) or "")
 
 

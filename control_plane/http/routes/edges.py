@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from control_plane.http.auth import principal
+from control_plane.http.auth import principal, scope, scoped
 from control_plane.http.deps import services
 from control_plane.http.errors import ApiError
 
@@ -24,7 +24,7 @@ class EdgeRegistration(BaseModel):
 
 @router.post("/v1/edges", status_code=201)
 def register_edge(request: Request, body: EdgeRegistration) -> dict[str, Any]:
-    principal(request, "operator")
+    scoped(principal(request, "operator"), body.jurisdiction)
     pem = body.checkpoint_public_key_pem
     if pem:
         try:
@@ -39,11 +39,9 @@ def register_edge(request: Request, body: EdgeRegistration) -> dict[str, Any]:
 
 @router.get("/v1/edges")
 def list_edges(request: Request) -> dict[str, Any]:
-    p = principal(request, "operator", "regulator")
+    jur = scope(principal(request, "operator", "regulator"))
     rows = services(request).registry.list()
-    if p.role == "regulator":
-        rows = [r for r in rows if r["jurisdiction"] == p.jurisdiction]
-    return {"edges": rows}
+    return {"edges": [r for r in rows if jur is None or r["jurisdiction"] == jur]}
 
 
 @router.get("/v1/discovery")

@@ -6,11 +6,11 @@ import json
 from typing import Any, Literal
 
 import anyio
-from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 
 from control_plane.domain.kyc import IllegalTransition
-from control_plane.http.auth import principal, scoped
+from control_plane.http.auth import principal, scope, scoped
 from control_plane.http.deps import services
 from control_plane.http.errors import ApiError
 from control_plane.ports.kyc_vendor import sign
@@ -21,6 +21,7 @@ router = APIRouter()
 
 class KycStatusChange(BaseModel):
     status: Literal["unverified", "pending", "verified", "rejected", "edd_required", "suspended"]
+    reason: str = Field("", max_length=500)  # recorded in the operator log
 
 
 @router.post("/v1/kyc/callback")
@@ -47,6 +48,15 @@ async def kyc_callback(request: Request) -> dict[str, Any]:
     return {"ok": True, "changed": changed}
 
 
+@router.get("/v1/kyc")
+def kyc_list(request: Request, status: str | None = None, limit: int = Query(200, ge=1, le=1000)
+             ) -> dict[str, Any]:
+    """KYC records of the caller's jurisdiction; `status` a comma-separated list."""
+    jur = scope(principal(request, "operator", "regulator"))
+    statuses = tuple(x for x in (status or "").split(",") if x)
+    return {"kyc": services(request).kyc.listing(jur, statuses, limit)}
+
+
 @router.get("/v1/kyc/{jurisdiction}/{player}")
 def kyc_get(request: Request, jurisdiction: str, player: str) -> dict[str, Any]:
     scoped(principal(request, "operator", "regulator"), jurisdiction)
@@ -55,10 +65,11 @@ def kyc_get(request: Request, jurisdiction: str, player: str) -> dict[str, Any]:
 
 @router.post("/v1/kyc/{jurisdiction}/{player}/status")
 def kyc_set(request: Request, jurisdiction: str, player: str, body: KycStatusChange) -> dict[str, Any]:
-    principal(request, "operator")
+    p = principal(request, "operator")
+    scoped(p, jurisdiction)
     s = services(request)
     try:
-        s.kyc.set_status(jurisdiction, player, body.status)
+        s.kyc.set_status(jurisdiction, player, body.status, by=p.sub, reason=body.reason)
     except KycNotFound as exc:
         raise ApiError(404, "kyc_not_found", str(exc)) from exc
     except IllegalTransition as exc:

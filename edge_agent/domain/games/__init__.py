@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from edge_agent.domain.games.baccarat import Baccarat
 from edge_agent.domain.games.base import Game, PlayContext, PlayPhase, RoundEnded, Settlement
+from edge_agent.domain.games.blackjack import Blackjack
 from edge_agent.domain.games.roulette import Roulette
 
 __all__ = [
@@ -66,7 +67,7 @@ def unregister(name: str) -> None:
         _KINDS.pop(kind, None)
 
 
-for _game in (Roulette(), Baccarat()):  # blackjack: register(Blackjack()) here
+for _game in (Roulette(), Baccarat(), Blackjack()):
     register(_game)
 
 

@@ -1,12 +1,14 @@
 """Punto banco baccarat (CONTRACT section 3): 8-deck shoe, standard tableau, player/banker/tie."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from contract import fairness
-from edge_agent.domain.games.base import Game, Settlement
-from edge_agent.domain.rounds import Round
+from edge_agent.domain.games.base import DrawGame
 
 
-class Baccarat(Game):
+class Baccarat(DrawGame):
     name = fairness.BACCARAT
     rules_version = "baccarat/1"
 
@@ -20,7 +22,8 @@ class Baccarat(Game):
         return {"player": "1:1", "banker": "1:1 less 5% commission (floor)", "tie": "8:1",
                 "player/banker on tie": "stake returned"}
 
-    def settle(self, r: Round, server_seed: bytes, client_seed: str) -> Settlement:
-        result = fairness.baccarat_outcome(fairness.byte_stream(server_seed, client_seed, r.n))
-        return Settlement(result, [{"bet_id": b.bet_id, "payout": fairness.payout(self.name, b.spot, b.amount, result)}
-                                   for b in r.bets])
+    def draw(self, stream: Iterator[int]) -> dict[str, Any]:
+        return fairness.baccarat_outcome(stream)
+
+    def payout(self, spot: str, stake: int, outcome: dict[str, Any]) -> int:
+        return fairness.payout(self.name, spot, stake, outcome)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from contract import fairness
 from edge_agent.domain.rounds import Round
 
 
@@ -83,6 +84,8 @@ class Game(ABC):
     rules_version: ClassVar[str]
     #: journal kinds of this game's play phase, folded into `Round.play` (CONTRACT section 3)
     play_kinds: ClassVar[frozenset[str]] = frozenset()
+    #: a round whose play phase was cut short (crash, stop) is voided rather than settled
+    void_cut_short: ClassVar[bool] = False
 
     @abstractmethod
     def spots(self) -> list[str]:
@@ -114,3 +117,20 @@ class Game(ABC):
     def describe(self) -> dict[str, Any]:
         return {"paytable": self.paytable(), "spots": self.spots()}
 
+
+
+class DrawGame(Game):
+    """A game settled by one draw from the fairness stream and a paytable per spot (no play phase)."""
+
+    @abstractmethod
+    def draw(self, stream: Iterator[int]) -> dict[str, Any]:
+        """The outcome, from the round's byte stream (CONTRACT section 3)."""
+
+    @abstractmethod
+    def payout(self, spot: str, stake: int, outcome: dict[str, Any]) -> int:
+        """Everything credited for one bet, stake included; 0 for a loss."""
+
+    def settle(self, r: Round, server_seed: bytes, client_seed: str) -> Settlement:
+        result = self.draw(fairness.byte_stream(server_seed, client_seed, r.n))
+        return Settlement(result, [{"bet_id": b.bet_id, "payout": self.payout(b.spot, b.amount, result)}
+                                   for b in r.bets])

@@ -1,12 +1,14 @@
 """European roulette (CONTRACT section 3): one number from 37, straight and outside bets."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from contract import fairness
-from edge_agent.domain.games.base import Game, Settlement
-from edge_agent.domain.rounds import Round
+from edge_agent.domain.games.base import DrawGame
 
 
-class Roulette(Game):
+class Roulette(DrawGame):
     name = fairness.ROULETTE
     rules_version = "roulette/1"
 
@@ -20,7 +22,8 @@ class Roulette(Game):
         return {"straight": "35:1", "red/black/odd/even/low/high": "1:1", "dozen/column": "2:1",
                 "zero": "loses every outside bet"}
 
-    def settle(self, r: Round, server_seed: bytes, client_seed: str) -> Settlement:
-        result = fairness.roulette_outcome(fairness.byte_stream(server_seed, client_seed, r.n))
-        return Settlement(result, [{"bet_id": b.bet_id, "payout": fairness.payout(self.name, b.spot, b.amount, result)}
-                                   for b in r.bets])
+    def draw(self, stream: Iterator[int]) -> dict[str, Any]:
+        return fairness.roulette_outcome(stream)
+
+    def payout(self, spot: str, stake: int, outcome: dict[str, Any]) -> int:
+        return fairness.payout(self.name, spot, stake, outcome)

@@ -201,7 +201,7 @@ function isBlackjack(tid) { const t = S.tables.get(tid); return !!t && t.game ==
 
 function handle(m) {
   window.dispatchEvent(new CustomEvent("casino:message", { detail: m }));  // overlays (reveal-overlay.js)
-  if ((m.table_id === S.current && isBlackjack(S.current)) || m.type === "decision.accepted" || m.type === "decision.refused") {
+  if ((m.table_id === S.current && isBlackjack(S.current)) || m.type === "act.accepted" || m.type === "act.refused") {
     bj.onMessage(m);
   }
   switch (m.type) {

@@ -274,6 +274,8 @@ export class Panel {
 
   onAccepted(m) {               // my bet on this table was accepted
     this.myBet = { bet_id: m.bet_id, amount: m.amount, chain_id: m.chain_id, n: m.n };
+    // The page may have joined after the round opened: the receipt names the round.
+    if (!this.r || this.r.n !== m.n) this.r = { table_id: m.table_id, chain_id: m.chain_id, n: m.n };
     this.render();
   }
 
@@ -282,31 +284,30 @@ export class Panel {
       case "round.opened": this.reset(); this.r = { table_id: m.table_id, chain_id: m.chain_id, n: m.n }; break;
       case "blackjack.dealt": {
         this.dealt = { hand: m.hand, dealer_up: m.dealer_up };
-        this.players = m.players; this.step = m.step; this.stepCloses = m.closes_ts;
+        this.players = m.players; this.step = m.next_step || 1; this.stepCloses = m.closes_ts || 0;
         if (this.myBet && this.myBet.n === m.n) {
           // The shoe is secret until settlement: my Play knows only the cards shown so far.
           this.play = new Play([m.hand[0], m.dealer_up, m.hand[1]], [[this.myBet.bet_id, this.myBet.amount]]);
         }
         break;
       }
-      case "blackjack.step": this.step = m.step; this.stepCloses = m.closes_ts; this.players = m.players ?? this.players; break;
       case "blackjack.card": {
         this.cards.push(m.card);
         if (this.play && !this.play.playersDone) {
           this.play.shoe[this.play.next] = m.card;
           this.play.runStep();
         }
-        this.step = m.step + 1; this.stepCloses = m.next_closes_ts || 0;
+        this.step = m.next_step || m.step + 1; this.stepCloses = m.closes_ts || 0;
         break;
       }
-      case "decision.accepted": {
+      case "act.accepted": {
         this.pendingReq = null;
         this.mine.push({ step: m.step, action: m.action });
         if (this.play) { try { this.play.decide(m.bet_id, m.action); } catch { /* already mirrored */ } }
         this.ctx.log(`✓ ${NAMES[m.action]} (step ${m.step})${m.amount ? `, ${this.ctx.money(m.amount)} added` : ""}`);
         break;
       }
-      case "decision.refused": {
+      case "act.refused": {
         this.pendingReq = null;
         const code = m.error && m.error.code;
         this.ctx.toast(`Decision refused: ${ERRORS[code] || (m.error && m.error.message) || code}`);
@@ -331,7 +332,7 @@ export class Panel {
     if (!this.myBet || !this.r) return;
     const req = `bj-${Date.now()}-${Math.random().toString(36).slice(2, 7)}`;
     this.pendingReq = req;
-    if (!this.ctx.send({ type: "decision", req, table_id: this.r.table_id, bet_id: this.myBet.bet_id, step: this.step, action })) {
+    if (!this.ctx.send({ type: "act", req, table_id: this.r.table_id, step: this.step, action })) {
       this.pendingReq = null;
     }
     this.render();

@@ -1,0 +1,308 @@
+"""Benchmark: one blackjack table, N players over real WebSockets, every player deciding in every step.
+
+    python -m benchmarks.edge.blackjack --players 5000 [--procs 4] [--rounds 2] [--window 6] [--spread 1.5]
+
+A real edge process on loopback; players in `--procs` load processes (raw-socket WebSockets, see
+loadgen.py). Each player bets, then in every step where its hand is open decides by basic strategy
+after a random think time of up to `--spread` s. Measured:
+- decision ack: from sending a decision to its `act.accepted` (durable on the edge);
+- step card: from the step's window closing (the edge's `closed_ts`, same machine clock) to the
+  card reaching the player, over every player and step (the max is "to every player");
+- settlement: from the players' phase ending to the player's own settlement message.
+
+Prints the CONTRACT benchmark JSON line last: {"bench": "blackjack", ...}.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import platform
+import random
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from benchmarks.edge.loadgen import ws_connect, ws_frame
+from contract import blackjack as BJ
+from contract import sync as S
+from contract import tokens
+from edge_agent.blackjack_strategy import decide
+
+TABLE = "blackjack-1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _config(tmp: Path, port: int, pub: str, players: int, window: float) -> dict[str, Any]:
+    return {"edge_id": "bench-bj", "jurisdiction": "MT", "db_path": str(tmp / "journal.db"),
+            "residency_key_hex": "00" * 32, "token_public_key_pem": pub,
+            "http": {"host": "127.0.0.1", "port": port},
+            "tables": [{"table_id": TABLE, "game": "blackjack", "betting_window_s": 4 + players / 1500,
+                        "reveal_s": 0.5, "options": {"decision_window_s": window},
+                        "limits": {"min_bet": 100, "max_bet_per_spot": 10**9, "max_per_round": 10**9}}]}
+
+
+async def _prefund(cfg: dict[str, Any], players: list[str]) -> None:
+    from edge_agent.casino import Casino
+    from edge_agent.config import EdgeConfig
+
+    c = Casino(EdgeConfig(**cfg))
+    await c.start(run_tables=False)
+    for i, p in enumerate(players):
+        psn = c.ensure_player(p)
+        await c.apply_command(S.DepositCredit(id=f"f{i}", ts=0, deposit_id=f"f{i}", player=psn,
+                                              amount=10**9, currency="EUR"))
+    await c.stop()
+    c.close()
+
+
+async def ws_message(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> bytes:
+    """The next data frame's payload; answers the server's pings (a round of 5,000 players outlasts
+    uvicorn's 20 s ping interval)."""
+    while True:
+        b0, b1 = await r.readexactly(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", await r.readexactly(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", await r.readexactly(8))[0]
+        data = await r.readexactly(n)
+        op = b0 & 0x0F
+        if op == 0x8:
+            raise ConnectionError("closed by the edge")
+        if op == 0x9:
+            w.write(struct.pack("!BB", 0x8A, 0x80 | len(data)) + b"\x00\x00\x00\x00" + data)
+            continue
+        if op == 0xA:
+            continue
+        return data
+
+
+class Player:
+    """One simulated player: bets, mirrors its own hand from the shared cards, decides every step."""
+
+    def __init__(self, token: str, rng: random.Random, spread: float, out: dict[str, list[float]],
+                 counts: dict[str, int]) -> None:
+        self.token, self.rng, self.spread, self.out, self.counts = token, rng, spread, out, counts
+        self.play: BJ.Play | None = None
+        self.bet_id: str | None = None
+        self.n: int | None = None
+        self.sent: dict[str, float] = {}
+        self.dealer_ts = 0
+        self.rounds_left = 0
+        self.start_at = 1e18  # set once every player of every process is connected
+        self.w: asyncio.StreamWriter | None = None
+
+    def send(self, obj: dict[str, Any]) -> None:
+        assert self.w is not None
+        self.w.write(ws_frame(orjson.dumps(obj)))
+
+    async def _decide_later(self, step: int) -> None:
+        await asyncio.sleep(self.rng.random() * self.spread)
+        p = self.play
+        if p is None or self.bet_id is None or p.step != step:
+            return
+        allowed = p.allowed(self.bet_id)
+        if not allowed:
+            return
+        h = p.bets[self.bet_id].current()
+        assert h is not None
+        action = decide(self.rng, h.cards, p.dealer_up, allowed, noise=0.2)
+        req = f"{self.bet_id}:{step}"
+        self.sent[req] = time.perf_counter()
+        self.send({"type": "act", "req": req, "table_id": TABLE, "step": step, "action": action})
+        self.counts[action] += 1
+
+    def on(self, m: dict[str, Any]) -> bool:
+        """Handle one message; False when this player is done."""
+        t = m.get("type")
+        now_ms = time.time() * 1000
+        if t == "round.opened" and m.get("table_id") == TABLE and self.rounds_left > 0 and time.time() >= self.start_at:
+            self.rounds_left -= 1
+            self.n, self.play, self.bet_id = m["n"], None, None
+            self.send({"type": "bet", "req": f"b{m['n']}", "table_id": TABLE, "spot": BJ.SPOT, "amount": 100})
+        elif t == "bet.accepted":
+            self.bet_id = m["bet_id"]
+        elif t == "bet.refused":
+            self.counts["bet_refused"] += 1
+        elif t == "blackjack.dealt" and m.get("n") == self.n and self.bet_id:
+            shoe = [m["hand"][0], m["dealer_up"], m["hand"][1]] + [""] * (BJ.fairness.SHOE_SIZE - 3)
+            self.play = BJ.Play.deal(shoe, [(self.bet_id, 100)])
+            if m.get("next_step"):
+                asyncio.ensure_future(self._decide_later(m["next_step"]))
+        elif t == "blackjack.card" and m.get("n") == self.n:
+            self.out["card_ms"].append(now_ms - m["closed_ts"])
+            p = self.play
+            if p is not None and not p.players_done:
+                p.shoe[p.next] = m["card"]
+                p.run_step()
+                if m.get("next_step"):
+                    asyncio.ensure_future(self._decide_later(m["next_step"]))
+        elif t == "blackjack.dealer" and m.get("n") == self.n:
+            self.dealer_ts = m["closed_ts"]
+        elif t in ("act.accepted", "act.refused"):
+            t0 = self.sent.pop(m.get("req"), None)
+            if t0 is not None:
+                self.out["ack_ms"].append((time.perf_counter() - t0) * 1000)
+            if t == "act.accepted" and self.play is not None:
+                try:
+                    self.play.decide(m["bet_id"], m["action"])
+                except BJ.Refused:
+                    self.counts["mirror_lost"] += 1  # the card came first: the edge must not do that
+            elif t == "act.refused":
+                self.counts["act_refused"] += 1
+        elif t == "settlement" and m.get("table_id") == TABLE and m.get("n") == self.n:
+            if self.dealer_ts:
+                self.out["settle_ms"].append(now_ms - self.dealer_ts)
+            self.counts["settled"] += 1
+            self.play = None
+            return self.rounds_left > 0
+        elif t == "round.voided" and m.get("n") == self.n:
+            self.counts["voided"] += 1
+            return self.rounds_left > 0
+        return True
+
+    async def run(self, host: str, port: int, rounds: int, connected: asyncio.Event, deadline: float) -> None:
+        r, self.w = await ws_connect(host, port, f"/v1/ws?token={self.token}")
+        self.rounds_left = rounds
+        connected.set()
+        try:
+            while time.time() < deadline:
+                m = orjson.loads(await ws_message(r, self.w))
+                if not self.on(m):
+                    return
+        finally:
+            self.w.close()
+
+
+def run_process(host: str, port: int, toks: list[str], rounds: int, spread: float, ready: Any, go: Any,
+                out: Any, seed: int) -> None:
+    """One load process: connect every player, report ready, start at the shared wall time `go`."""
+    import uvloop
+
+    async def main() -> tuple[dict[str, list[float]], dict[str, int]]:
+        res: dict[str, list[float]] = {"ack_ms": [], "card_ms": [], "settle_ms": []}
+        counts = {a: 0 for a in BJ.ACTIONS} | {"act_refused": 0, "bet_refused": 0, "settled": 0, "voided": 0,
+                                                "mirror_lost": 0}
+        rng = random.Random(seed)
+        players = [Player(t, random.Random(rng.random()), spread, res, counts) for t in toks]
+        events = [asyncio.Event() for _ in players]
+        tasks = []
+        for k, (p, ev) in enumerate(zip(players, events)):
+            tasks.append(asyncio.ensure_future(p.run(host, port, rounds, ev, time.time() + 900)))
+            if k % 50 == 49:
+                await asyncio.sleep(0.02)  # a connect storm is not what is measured
+        await asyncio.gather(*(e.wait() for e in events))
+        ready.put(len(players))
+        start_at = await asyncio.get_running_loop().run_in_executor(None, go.get)
+        for p in players:
+            p.start_at = start_at
+        for r in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(r, BaseException):
+                k = f"error:{type(r).__name__}:{str(r)[:60]}"
+                counts[k] = counts.get(k, 0) + 1
+        return res, counts
+
+    out.put(uvloop.run(main()))
+
+
+def _pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return round(xs[min(len(xs) - 1, int(p * len(xs)))], 2) if xs else float("nan")
+
+
+def run(players: int, procs: int, rounds: int, window: float, spread: float) -> dict[str, Any]:
+    key = tokens.new_signing_key()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        port = _free_port()
+        cfg = _config(tmp, port, tokens.public_pem(key), players, window)
+        names = [f"bj-{i}" for i in range(players)]
+        asyncio.run(_prefund(cfg, names))
+        (tmp / "edge.yaml").write_text(yaml.safe_dump(cfg))
+        with open(tmp / "edge.log", "wb") as log:
+            edge = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "serve", "--config",
+                                     str(tmp / "edge.yaml")], stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            for _ in range(400):
+                try:
+                    socket.create_connection(("127.0.0.1", port), 0.1).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            toks = [tokens.issue(key, p, "player", "MT") for p in names]
+            ready: mp.Queue = mp.Queue()
+            go: mp.Queue = mp.Queue()
+            out: mp.Queue = mp.Queue()
+            per = -(-players // procs)
+            ps = [mp.Process(target=run_process, args=("127.0.0.1", port, toks[i * per:(i + 1) * per], rounds,
+                                                       spread, ready, go, out, i))
+                  for i in range(procs) if toks[i * per:(i + 1) * per]]
+            for p in ps:
+                p.start()
+            connected = sum(ready.get(timeout=600) for _ in ps)
+            start_at = time.time() + 0.5
+            for _ in ps:
+                go.put(start_at)
+            res: dict[str, list[float]] = {"ack_ms": [], "card_ms": [], "settle_ms": []}
+            counts: dict[str, int] = {}
+            for _ in ps:
+                r, c = out.get(timeout=900)
+                for k in res:
+                    res[k] += r[k]
+                for k, v in c.items():
+                    counts[k] = counts.get(k, 0) + v
+            for p in ps:
+                p.join()
+        finally:
+            edge.send_signal(signal.SIGTERM)
+            try:
+                edge.wait(120)
+            except subprocess.TimeoutExpired:
+                edge.kill()
+    return {"players": players, "connected": connected, "rounds": rounds, "decision_window_s": window,
+            "decisions": sum(counts.get(a, 0) for a in BJ.ACTIONS), "by_action": {a: counts.get(a, 0) for a in BJ.ACTIONS},
+            "refused": counts.get("act_refused", 0), "bets_refused": counts.get("bet_refused", 0),
+            "settled": counts.get("settled", 0), "voided": counts.get("voided", 0),
+            "mirror_lost": counts.get("mirror_lost", 0),
+            "errors": {k: v for k, v in counts.items() if k.startswith("error:")},
+            "ack_p50_ms": _pct(res["ack_ms"], 0.5), "ack_p99_ms": _pct(res["ack_ms"], 0.99),
+            "card_p50_ms": _pct(res["card_ms"], 0.5), "card_p99_ms": _pct(res["card_ms"], 0.99),
+            "card_max_ms": _pct(res["card_ms"], 1.0),
+            "settle_p50_ms": _pct(res["settle_ms"], 0.5), "settle_p99_ms": _pct(res["settle_ms"], 0.99),
+            "settle_max_ms": _pct(res["settle_ms"], 1.0)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--players", type=int, default=500)
+    ap.add_argument("--procs", type=int, default=0, help="load processes (default: one per 1,250 players, 1..4)")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--window", type=float, default=6.0, help="decision window per step, seconds")
+    ap.add_argument("--spread", type=float, default=1.5, help="players' think time, uniform 0..spread s")
+    a = ap.parse_args()
+    procs = a.procs or max(1, min(4, -(-a.players // 1250)))
+    res = run(a.players, procs, a.rounds, a.window, a.spread)
+    print(json.dumps(res), flush=True)
+    print(json.dumps({"bench": "blackjack", "machine": f"{os.cpu_count()} vCPU {platform.machine()}",
+                      "date": time.strftime("%Y-%m-%d"), "load": os.getloadavg()[0], **res}))
+
+
+if __name__ == "__main__":
+    main()
