@@ -371,3 +371,27 @@ async def test_simulate_blackjack_every_decision_occurs_and_verifies(tmp_path: P
     report = verify_entries(list(store.iter_all()))
     store.close()
     assert report.ok and report.rounds_verified == 20, report.problems
+
+
+async def test_graceful_stop_mid_step_voids_and_refunds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM (Casino.stop) in a decision window: voided, every stake refunded, nothing half-done."""
+    stack(monkeypatch, ["8S", "6H", "8D", "2C", "3D"])
+    c = Casino(bj_config(tmp_path))
+    await c.start(run_tables=False)
+    a, b = await players(c, "a", "b")
+    rnd = Round(c)
+    await rnd.start({a: 100, b: 300})
+    await rnd.act(a, "split", 1)
+    await c.stop()
+    assert await rnd.finish() is None
+    v = entries(c)[-1]
+    c.close()
+    assert v["kind"] == "round.voided" and v["data"]["reason"] == "edge_shutdown"
+    assert {x["bet_id"]: x["amount"] for x in v["data"]["refunds"]} == {
+        rnd.receipts[a]["bet_id"]: 200, rnd.receipts[b]["bet_id"]: 300}
+    c2 = Casino(bj_config(tmp_path))  # the restart finds nothing to finish
+    await c2.start(run_tables=False)
+    assert c2.state.tables[TABLE].round is None and c2.state.in_play(a) == 0
+    assert verify_entries(list(c2.store.iter_all())).ok
+    await c2.stop()
+    c2.close()
