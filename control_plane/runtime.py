@@ -79,7 +79,7 @@ class ControlPlane:
         self.app = build_app(Services(
             config=config, metrics=self.metrics, signing_key=self.signing_key, public_pem=self.public_pem,
             registry=self.registry, kyc=self.kyc, checkpoints=self.checkpoints, audit=AuditService(self.engine),
-            deposits=Deposits(self.engine), withdrawals=Withdrawals(self.engine), reviews=Reviews(self.engine),
+            deposits=Deposits(self.engine), withdrawals=Withdrawals(self.engine, self.rails), reviews=Reviews(self.engine),
             aml_flags=AmlFlags(self.engine), outbox=self.outbox, tables=Tables(self.engine),
             operator_log=OperatorLog(self.engine), nats_connected=self.nats_connected,
             wake_processor=self.wake_processor, wake_publisher=self.wake_publisher))
