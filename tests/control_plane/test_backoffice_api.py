@@ -182,3 +182,15 @@ async def test_the_page_is_served_from_the_package_with_a_strict_policy(make_cp)
         assert (await http.get("/v1/tables")).status_code == 401
     async with client(cp, token(cp, "p", "player", "MT")) as player:
         assert (await player.get("/v1/tables")).status_code == 403
+
+
+def test_the_scope_rule() -> None:
+    from contract import tokens
+    from control_plane.http.auth import scope
+
+    def p(role: str, jur: str) -> tokens.Principal:
+        return tokens.Principal("x", role, jur, 0)  # type: ignore[arg-type]
+
+    assert scope(p("operator", "*")) is None and scope(p("admin", "*")) is None
+    assert scope(p("operator", "ON")) == "ON" and scope(p("regulator", "ON")) == "ON"
+    assert scope(p("regulator", "*")) == "*"  # a regulator of "*" matches no jurisdiction at all
