@@ -186,7 +186,9 @@
     fill("wd-body", "wd-empty", withdrawals.map((w) => el("tr", { "data-id": w.withdrawal_id },
       td(w.withdrawal_id, "mono"), td(w.player.slice(0, 12) + "…", "mono"), td(w.edge_id),
       td(money(w.amount, w.currency), "num"), td(w.rail),
-      el("td", {}, chip(WD_LABEL[w.status] || w.status, WD_KIND[w.status])), td(w.reason),
+      el("td", {}, chip(WD_LABEL[w.status] || w.status, WD_KIND[w.status]),
+         w.rail_status ? ` ${w.rail_status.confirmations} confirmation${w.rail_status.confirmations === 1 ? "" : "s"}` : ""),
+      td(w.reason),
       td(w.rail_ref ? w.rail_ref.slice(0, 18) : "—", "mono"), td(time(w.created_ts)), td(time(w.updated_ts)))));
   }
 
