@@ -181,6 +181,9 @@ class Demo:
                 {"table_id": "roulette-1", "game": "roulette", "betting_window_s": 15, "reveal_s": 4,
                  "requires_feed": True},
                 {"table_id": "baccarat-1", "game": "baccarat", "betting_window_s": 12, "reveal_s": 4},
+                # Any number of players at one table: a shared deal, each player's own decisions.
+                {"table_id": "blackjack-1", "game": "blackjack", "betting_window_s": 12, "reveal_s": 4,
+                 "options": {"decision_window_s": 6}},
             ],
             "nats": {"url": self.nats_url, "user": f"edge-{edge_id}", "password": self.passwords[edge_id],
                      "heartbeat_s": 2.0},
@@ -340,6 +343,7 @@ class Demo:
         for j in JURISDICTIONS:
             print(f"  Regulator, {j['name']}: {self.urls['regulator-' + j['name']]}\n"
                   f"    token: {self.root / ('regulator-' + j['jurisdiction'] + '.token')}\n")
+        print(f"  Back office (operator, every jurisdiction):\n    {self.cp_url}/backoffice/#token={self.operator}\n")
         print(f"  Control plane API: {self.cp_url}/docs    logs: {self.root}/*.log")
         print("\nCtrl-C stops everything cleanly (rounds voided or settled, journals flushed).")
         print("=" * 78 + "\n", flush=True)
