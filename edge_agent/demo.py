@@ -343,6 +343,7 @@ class Demo:
         for j in JURISDICTIONS:
             print(f"  Regulator, {j['name']}: {self.urls['regulator-' + j['name']]}\n"
                   f"    token: {self.root / ('regulator-' + j['jurisdiction'] + '.token')}\n")
+        print(f"  Back office (operator, every jurisdiction):\n    {self.cp_url}/backoffice/#token={self.operator}\n")
         print(f"  Control plane API: {self.cp_url}/docs    logs: {self.root}/*.log")
         print("\nCtrl-C stops everything cleanly (rounds voided or settled, journals flushed).")
         print("=" * 78 + "\n", flush=True)

@@ -21,13 +21,13 @@ def principal(request: Request, *roles: str) -> tokens.Principal:
     return p
 
 
-ALL_JURISDICTIONS = "*"  # an operator token of "*" is the casino's head office: every jurisdiction
+ALL_JURISDICTIONS = tokens.ANY_JURISDICTION  # an operator token of "*" is head office: every jurisdiction
 
 
 def scope(p: tokens.Principal) -> str | None:
     """The one jurisdiction a caller may see and act on; None: every jurisdiction (only an operator
-    of "*"). The same rule as the edge's operator API."""
-    if p.role == "operator" and p.jurisdiction == ALL_JURISDICTIONS:
+    or admin of "*"; a regulator of "*" sees nothing). The same rule as the edge's operator API."""
+    if p.role in ("operator", "admin") and p.jurisdiction == ALL_JURISDICTIONS:
         return None
     return p.jurisdiction
 

@@ -12,6 +12,7 @@ from control_plane.adapters import outbox
 from control_plane.adapters.db.models import withdrawals
 from control_plane.clock import now_ms
 from control_plane.domain.withdrawal import WithdrawalStatus, transition
+from control_plane.ports.payout_rail import PayoutRail
 
 FIELDS = ("withdrawal_id", "edge_id", "jurisdiction", "player", "amount", "currency", "rail", "status", "reason",
           "rail_ref", "created_ts")
@@ -39,8 +40,9 @@ def as_dict(r: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Withdrawals:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, rails: Mapping[str, PayoutRail] | None = None) -> None:
         self.engine = engine
+        self.rails: Mapping[str, PayoutRail] = rails or {}
 
     def get(self, withdrawal_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as c:
@@ -56,4 +58,9 @@ class Withdrawals:
         if statuses:
             q = q.where(withdrawals.c.status.in_(statuses))
         with self.engine.connect() as c:
-            return [{**as_dict(r), "updated_ts": r["updated_ts"]} for r in c.execute(q).mappings()]
+            rows = [{**as_dict(r), "updated_ts": r["updated_ts"]} for r in c.execute(q).mappings()]
+        for w in rows:  # a payout under way: what the rail says of it (e.g. crypto confirmations)
+            rail = self.rails.get(w["rail"]) if w["status"] == "paying" else None
+            p = rail.status(w["withdrawal_id"]) if rail is not None else None
+            w["rail_status"] = {"status": p.status, "confirmations": p.confirmations} if p else None
+        return rows

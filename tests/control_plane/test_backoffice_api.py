@@ -135,6 +135,34 @@ async def test_tables_are_projected_from_the_journal_and_controlled_by_command(m
             ("table.void", "mt-1/roulette-1", "dealer error")]
 
 
+async def test_a_payout_under_way_shows_what_the_rail_says(make_cp) -> None:  # type: ignore[no-untyped-def]
+    cp = await make_cp(None, rails={"crypto": {"confirmations": 1000, "block_interval_s": 60}})
+    async with operator(cp) as head:
+        assert (await head.post("/v1/edges", json={"id": "mt-1", "jurisdiction": "MT"})).status_code == 201
+        mt = EdgeSim("mt-1")
+        apply(cp, mt, S.KYC_REQUESTED, {"player": "p", "reference": "doc"})
+        await wait_for(lambda: cp.kyc.get("MT", "p")["status"] == "verified", what="kyc")
+        apply(cp, mt, S.WITHDRAWAL_REQUESTED, {"withdrawal_id": "w-btc", "player": "p", "amount": 5_000,
+                                               "currency": "EUR", "rail": "crypto"})
+        apply(cp, mt, S.WITHDRAWAL_REQUESTED, {"withdrawal_id": "w-bank", "player": "p", "amount": 5_000,
+                                               "currency": "EUR", "rail": "bank"})
+
+        async def listed() -> dict[str, Any]:
+            rows = (await head.get("/v1/withdrawals")).json()["withdrawals"]
+            return {w["withdrawal_id"]: w for w in rows}
+
+        async def settled_states() -> bool:
+            ws = await listed()
+            return ws.get("w-btc", {}).get("status") == "paying" and ws.get("w-bank", {}).get("status") == "paid"
+
+        await wait_for(settled_states, what="crypto paying, bank paid")
+        ws = await listed()
+        assert ws["w-btc"]["rail_status"] == {"status": "pending", "confirmations": 0}
+        assert ws["w-bank"]["rail_status"] is None and ws["w-bank"]["rail_ref"].startswith("SEPA-")
+        assert [w["withdrawal_id"] for w in (await head.get("/v1/withdrawals?status=paying")).json()["withdrawals"]
+                ] == ["w-btc"]
+
+
 async def test_the_page_is_served_from_the_package_with_a_strict_policy(make_cp) -> None:  # type: ignore[no-untyped-def]
     cp = await make_cp(None)
     async with client(cp) as http:
@@ -154,3 +182,15 @@ async def test_the_page_is_served_from_the_package_with_a_strict_policy(make_cp)
         assert (await http.get("/v1/tables")).status_code == 401
     async with client(cp, token(cp, "p", "player", "MT")) as player:
         assert (await player.get("/v1/tables")).status_code == 403
+
+
+def test_the_scope_rule() -> None:
+    from contract import tokens
+    from control_plane.http.auth import scope
+
+    def p(role: str, jur: str) -> tokens.Principal:
+        return tokens.Principal("x", role, jur, 0)  # type: ignore[arg-type]
+
+    assert scope(p("operator", "*")) is None and scope(p("admin", "*")) is None
+    assert scope(p("operator", "ON")) == "ON" and scope(p("regulator", "ON")) == "ON"
+    assert scope(p("regulator", "*")) == "*"  # a regulator of "*" matches no jurisdiction at all

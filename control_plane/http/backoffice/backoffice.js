@@ -73,6 +73,13 @@
     return input;
   }
 
+  // One key per click: a retried request is the same command (getRandomValues works on plain http too).
+  function requestId() {
+    const b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  }
+
   let toastTimer = null;
   function toast(text, isError = false) {
     const t = $("toast");
@@ -179,7 +186,9 @@
     fill("wd-body", "wd-empty", withdrawals.map((w) => el("tr", { "data-id": w.withdrawal_id },
       td(w.withdrawal_id, "mono"), td(w.player.slice(0, 12) + "…", "mono"), td(w.edge_id),
       td(money(w.amount, w.currency), "num"), td(w.rail),
-      el("td", {}, chip(WD_LABEL[w.status] || w.status, WD_KIND[w.status])), td(w.reason),
+      el("td", {}, chip(WD_LABEL[w.status] || w.status, WD_KIND[w.status]),
+         w.rail_status ? ` ${w.rail_status.confirmations} confirmation${w.rail_status.confirmations === 1 ? "" : "s"}` : ""),
+      td(w.reason),
       td(w.rail_ref ? w.rail_ref.slice(0, 18) : "—", "mono"), td(time(w.created_ts)), td(time(w.updated_ts)))));
   }
 
@@ -212,7 +221,7 @@
           `/v1/edges/${encodeURIComponent(t.edge_id)}/tables/${encodeURIComponent(t.table_id)}/${b.dataset.action}`,
           { reason: reason.value.trim() },
           () => { state.drafts.delete(key); toast(`${t.table_id}: ${b.dataset.action} sent to ${t.edge_id}`); },
-          { "Idempotency-Key": crypto.randomUUID().replaceAll("-", "") }));
+          { "Idempotency-Key": requestId() }));
       }
       return el("tr", { "data-id": `${t.edge_id}/${t.table_id}` },
         td(`${t.edge_id} / ${t.table_id}`, "mono"), td(t.game),
