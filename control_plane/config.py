@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from contract import aml
@@ -100,6 +100,10 @@ class KycConfig(Strict):
     callback_secret: str = "dev-kyc-callback-secret"
 
 
+EXAMPLE_SECRETS = frozenset({"change-me", "changeme", "secret", "bootstrap"})
+MIN_SECRET_CHARS = 16
+
+
 class ControlPlaneConfig(BaseSettings):
     model_config = SettingsConfigDict(extra="forbid", env_prefix="CONTROL_PLANE_", env_nested_delimiter="__",
                                       case_sensitive=False)
@@ -109,7 +113,7 @@ class ControlPlaneConfig(BaseSettings):
     nats: NatsConfig = Field(default_factory=NatsConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     token_signing_key_path: Path = Path("var/control-plane/token-signing.pem")
-    bootstrap_secret: str | None = None  # lets POST /v1/tokens work before any operator token exists
+    bootstrap_secret: str | None = None  # lets POST /v1/tokens work until the first operator token exists
     token_ttl_s: int = 3600
     heartbeat_timeout_s: float = 10.0  # an edge without a heartbeat this long is not discovered
     auto_register_edges: bool = True  # a heartbeat from an unknown edge registers it
@@ -122,6 +126,16 @@ class ControlPlaneConfig(BaseSettings):
     rails: RailsConfig = Field(default_factory=RailsConfig)
     psp: PspConfig = Field(default_factory=PspConfig)
     kyc: KycConfig = Field(default_factory=KycConfig)
+
+    @field_validator("bootstrap_secret")
+    @classmethod
+    def _real_secret(cls, v: str | None) -> str | None:
+        # The example config's placeholder (or anything guessable) would let anyone mint the
+        # first operator: refuse to start rather than run with it.
+        if v is not None and (v in EXAMPLE_SECRETS or len(v) < MIN_SECRET_CHARS):
+            raise ValueError(f"bootstrap_secret must be a generated secret of at least {MIN_SECRET_CHARS} "
+                             "characters (e.g. `openssl rand -hex 16`), not the example value")
+        return v
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],

@@ -102,6 +102,7 @@ def test_env_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_control_plane_refuses_unknown_keys_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     example = yaml.safe_load((ROOT / "control_plane/config.example.yaml").read_text())
+    example["bootstrap_secret"] = "0123456789abcdef0123"  # the example's placeholder is refused on purpose
     load_cp(write(tmp_path, example, "cp.yaml"))  # the documented example is accepted
     for cfg, key in (({"databse_url": "sqlite://"}, "databse_url"), ({"aml": {"cdd_treshold": {}}}, "aml.cdd_treshold"),
                      ({"rails": {"bank": {"enabeld": False}}}, "rails.bank.enabeld")):
