@@ -8,14 +8,16 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from contract.bounds import MAX_MONEY
 from edge_agent.domain import games
 from edge_agent.domain.tables import Limits, RuleSet, TableSpec
 
 
 class LimitsConfig(BaseModel):
-    min_bet: int = Field(100, gt=0)
-    max_bet_per_spot: int = Field(100_000, gt=0)
-    max_per_round: int = Field(500_000, gt=0)
+    # Journaled with the rules (table.rules): bounded like every money amount.
+    min_bet: int = Field(100, gt=0, le=MAX_MONEY)
+    max_bet_per_spot: int = Field(100_000, gt=0, le=MAX_MONEY)
+    max_per_round: int = Field(500_000, gt=0, le=MAX_MONEY)
 
 
 class TableConfig(BaseModel):

@@ -313,3 +313,15 @@ async def test_media_and_the_regulator_form_are_outside_the_json_rule(casino):
         r = await c.post("/v1/operator/tables/roulette-1/void", content=b"reason=x",
                          headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert r.status_code == 415
+
+
+def test_config_refuses_limits_the_journal_cannot_hold(tmp_path):
+    from pydantic import ValidationError
+
+    from tests.edge.conftest import edge_config
+
+    with pytest.raises(ValidationError):
+        edge_config(tmp_path, tables=[{"table_id": "roulette-1", "game": "roulette",
+                                       "limits": {"max_per_round": 10**30}}])
+    with pytest.raises(ValidationError):
+        edge_config(tmp_path, edge_id="mt-1\n")
