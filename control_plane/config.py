@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contract import aml
 
@@ -88,6 +88,10 @@ class KycConfig(BaseModel):
     callback_secret: str = "dev-kyc-callback-secret"
 
 
+EXAMPLE_SECRETS = frozenset({"change-me", "changeme", "secret", "bootstrap"})
+MIN_SECRET_CHARS = 16
+
+
 class ControlPlaneConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     database_url: str = "sqlite:///var/control-plane/control-plane.db"
@@ -96,7 +100,7 @@ class ControlPlaneConfig(BaseModel):
     nats: NatsConfig = Field(default_factory=NatsConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     token_signing_key_path: Path = Path("var/control-plane/token-signing.pem")
-    bootstrap_secret: str | None = None  # lets POST /v1/tokens work before any operator token exists
+    bootstrap_secret: str | None = None  # lets POST /v1/tokens work until the first operator token exists
     token_ttl_s: int = 3600
     heartbeat_timeout_s: float = 10.0  # an edge without a heartbeat this long is not discovered
     auto_register_edges: bool = True  # a heartbeat from an unknown edge registers it
@@ -109,6 +113,16 @@ class ControlPlaneConfig(BaseModel):
     rails: RailsConfig = Field(default_factory=RailsConfig)
     psp: PspConfig = Field(default_factory=PspConfig)
     kyc: KycConfig = Field(default_factory=KycConfig)
+
+    @field_validator("bootstrap_secret")
+    @classmethod
+    def _real_secret(cls, v: str | None) -> str | None:
+        # The example config's placeholder (or anything guessable) would let anyone mint the
+        # first operator: refuse to start rather than run with it.
+        if v is not None and (v in EXAMPLE_SECRETS or len(v) < MIN_SECRET_CHARS):
+            raise ValueError(f"bootstrap_secret must be a generated secret of at least {MIN_SECRET_CHARS} "
+                             "characters (e.g. `openssl rand -hex 16`), not the example value")
+        return v
 
     def state_path(self, configured: Path | None, name: str) -> Path:
         return configured if configured is not None else self.data_dir / name
