@@ -101,10 +101,9 @@ class Edge:
         from edge_agent.audit import litestream
 
         cfg_path = Path(self.config.db_path).with_suffix(".litestream.yml")
-        litestream.write_config(cfg_path, self.config.db_path, self.config.replica)
+        litestream.write_config(cfg_path, self.config.db_path, self.config.replica,
+                                metrics_addr=self.config.replica_metrics_addr)
         self.replicator = litestream.Replicator(cfg_path).start()
-        self.replica_monitor = litestream.ReplicaMonitor(self.config.db_path, self.config.replica, self.replicator)
-        self.replica_monitor.start()
 
     def _start_checkpoints(self) -> None:
         if self.config.checkpoint_key_file is None or self.sync is None:
@@ -132,7 +131,6 @@ class Edge:
             finally:
                 self.casino.close()
                 if self.replicator is not None:
-                    self.replica_monitor.stop()
                     await asyncio.to_thread(self.replicator.stop)
 
 
