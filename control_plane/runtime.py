@@ -42,6 +42,7 @@ from control_plane.services.processor import Processor
 from control_plane.services.registry import Registry
 from control_plane.services.reviews import Reviews
 from control_plane.services.tables import Tables
+from control_plane.services.tokens import TokenIssuer
 from control_plane.services.withdrawals import Withdrawals
 
 log = structlog.get_logger("control_plane")
@@ -85,7 +86,8 @@ class ControlPlane:
             registry=self.registry, kyc=self.kyc, checkpoints=self.checkpoints, audit=AuditService(self.engine),
             deposits=Deposits(self.engine), withdrawals=Withdrawals(self.engine, self.rails), reviews=Reviews(self.engine),
             aml_flags=AmlFlags(self.engine), outbox=self.outbox, tables=Tables(self.engine),
-            operator_log=OperatorLog(self.engine), nats_connected=self.nats_connected,
+            operator_log=OperatorLog(self.engine),
+            tokens=TokenIssuer(self.engine, self.signing_key, config.token_ttl_s), nats_connected=self.nats_connected,
             wake_processor=self.wake_processor, wake_publisher=self.wake_publisher))
         self._work = asyncio.Event()
         self._publish = asyncio.Event()
