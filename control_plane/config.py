@@ -1,11 +1,14 @@
 """Control-plane configuration: one YAML file mapped onto pydantic models."""
 from __future__ import annotations
 
+import os
+import re
+import socket
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contract import aml
 
@@ -19,7 +22,9 @@ class HttpConfig(BaseModel):
 
 
 class NatsConfig(BaseModel):
-    url: str | None = None  # None: no bus (HTTP only, e.g. API tests)
+    # None: no bus (HTTP only, e.g. API tests). A cluster: its seed list (a list of URLs or one
+    # comma-separated string); the client learns the rest of the cluster and fails over by itself.
+    url: str | list[str] | None = None
     user: str | None = None
     password: str | None = None
     token: str | None = None
@@ -27,6 +32,15 @@ class NatsConfig(BaseModel):
     fetch_batch: int = 1000  # entries per fetch and per database transaction (fetch never waits to fill it)
     ack_wait_s: float = 30.0  # an unacknowledged entry (crash between commit and ack) comes back after this
     duplicate_window_s: float = 120.0
+    stream_replicas: int = Field(1, ge=1, le=5)  # 3 on a three-node cluster (streams created when missing)
+    rebalance_s: float = Field(1.0, gt=0)  # how often a replica re-balances its journal leases (edges)
+
+    @property
+    def servers(self) -> list[str]:
+        if self.url is None:
+            return []
+        urls = self.url if isinstance(self.url, list) else self.url.split(",")
+        return [u.strip() for u in urls if u.strip()]
 
 
 class AmlConfig(BaseModel):
@@ -46,6 +60,9 @@ class AmlConfig(BaseModel):
 class BankRailConfig(BaseModel):
     enabled: bool = True
     state_path: Path | None = None  # the simulated bank's own books (survive our restarts)
+    # how long the simulated bank takes to answer a payout (after booking it): tests kill a
+    # replica in that window
+    answer_delay_s: float = Field(0.0, ge=0)
 
 
 class CryptoRailConfig(BaseModel):
@@ -71,6 +88,10 @@ class KycConfig(BaseModel):
     callback_secret: str = "dev-kyc-callback-secret"
 
 
+EXAMPLE_SECRETS = frozenset({"change-me", "changeme", "secret", "bootstrap"})
+MIN_SECRET_CHARS = 16
+
+
 class ControlPlaneConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     database_url: str = "sqlite:///var/control-plane/control-plane.db"
@@ -79,20 +100,57 @@ class ControlPlaneConfig(BaseModel):
     nats: NatsConfig = Field(default_factory=NatsConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     token_signing_key_path: Path = Path("var/control-plane/token-signing.pem")
-    bootstrap_secret: str | None = None  # lets POST /v1/tokens work before any operator token exists
+    bootstrap_secret: str | None = None  # lets POST /v1/tokens work until the first operator token exists
     token_ttl_s: int = 3600
     heartbeat_timeout_s: float = 10.0  # an edge without a heartbeat this long is not discovered
     auto_register_edges: bool = True  # a heartbeat from an unknown edge registers it
     processor_interval_s: float = 0.5
+    # This replica's name in the lease table (pg_stat_activity); unique per process. Kubernetes
+    # sets it from the pod name (CONTROL_PLANE_REPLICA), else host and pid.
+    replica: str = Field(default_factory=lambda: os.environ.get("CONTROL_PLANE_REPLICA")
+                         or f"{socket.gethostname()}-{os.getpid()}")
     aml: AmlConfig = Field(default_factory=AmlConfig)
     rails: RailsConfig = Field(default_factory=RailsConfig)
     psp: PspConfig = Field(default_factory=PspConfig)
     kyc: KycConfig = Field(default_factory=KycConfig)
 
+    @field_validator("bootstrap_secret")
+    @classmethod
+    def _real_secret(cls, v: str | None) -> str | None:
+        # The example config's placeholder (or anything guessable) would let anyone mint the
+        # first operator: refuse to start rather than run with it.
+        if v is not None and (v in EXAMPLE_SECRETS or len(v) < MIN_SECRET_CHARS):
+            raise ValueError(f"bootstrap_secret must be a generated secret of at least {MIN_SECRET_CHARS} "
+                             "characters (e.g. `openssl rand -hex 16`), not the example value")
+        return v
+
     def state_path(self, configured: Path | None, name: str) -> Path:
         return configured if configured is not None else self.data_dir / name
 
 
+_ENV_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
+
+
+class MissingEnvironment(ValueError):
+    """A config value names an environment variable that is not set."""
+
+
+def expand_env(value: Any) -> Any:
+    """`"${NAME}"` inside any string value -> the environment's NAME (Kubernetes Secrets arrive as
+    environment variables; the ConfigMap holds no secret). An unset NAME is an error, never ""."""
+    if isinstance(value, str):
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1) not in os.environ:
+                raise MissingEnvironment(f"config refers to ${{{m.group(1)}}}, which is not set")
+            return os.environ[m.group(1)]
+        return _ENV_REF.sub(sub, value)
+    if isinstance(value, list):
+        return [expand_env(v) for v in value]
+    if isinstance(value, dict):
+        return {k: expand_env(v) for k, v in value.items()}
+    return value
+
+
 def load_config(path: Path) -> ControlPlaneConfig:
     raw: Any = yaml.safe_load(Path(path).read_text()) or {}
-    return ControlPlaneConfig.model_validate(raw)
+    return ControlPlaneConfig.model_validate(expand_env(raw))

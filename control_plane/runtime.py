@@ -16,6 +16,7 @@ import structlog
 
 from contract import tokens
 from control_plane.adapters import keys
+from control_plane.adapters.db import leases as L
 from control_plane.adapters.db.engine import make_engine, migrate
 from control_plane.adapters.kyc_vendor import SimulatedKycVendor
 from control_plane.adapters.nats.bus import Bus
@@ -41,6 +42,7 @@ from control_plane.services.processor import Processor
 from control_plane.services.registry import Registry
 from control_plane.services.reviews import Reviews
 from control_plane.services.tables import Tables
+from control_plane.services.tokens import TokenIssuer
 from control_plane.services.withdrawals import Withdrawals
 
 log = structlog.get_logger("control_plane")
@@ -50,7 +52,7 @@ def default_rails(config: ControlPlaneConfig) -> dict[str, PayoutRail]:
     rails: dict[str, PayoutRail] = {}
     r = config.rails
     if r.bank.enabled:
-        rails["bank"] = SimulatedBankRail(config.state_path(r.bank.state_path, "rail-bank.db"))
+        rails["bank"] = SimulatedBankRail(config.state_path(r.bank.state_path, "rail-bank.db"), r.bank.answer_delay_s)
     if r.crypto.enabled:
         rails["crypto"] = SimulatedCryptoRail(config.state_path(r.crypto.state_path, "rail-crypto.db"),
                                               r.crypto.confirmations, r.crypto.block_interval_s)
@@ -74,14 +76,18 @@ class ControlPlane:
         self.psp: PaymentProvider = psp or SimulatedPsp(config.state_path(config.psp.state_path, "psp.db"),
                                                         config.psp.decline_methods)
         self._vendor_given = vendor
-        self.processor = Processor(self.engine, config, self.metrics, self.rails, self.psp, vendor, self.wake_publisher)
+        # this replica's leases (which edges it applies, which money step it is on): one session
+        self.leases = L.Leases(self.engine, config.replica)
+        self.processor = Processor(self.engine, config, self.metrics, self.rails, self.psp, vendor, self.wake_publisher,
+                                   self.leases)
         self.bus: Bus | None = None
         self.app = build_app(Services(
             config=config, metrics=self.metrics, signing_key=self.signing_key, public_pem=self.public_pem,
             registry=self.registry, kyc=self.kyc, checkpoints=self.checkpoints, audit=AuditService(self.engine),
             deposits=Deposits(self.engine), withdrawals=Withdrawals(self.engine, self.rails), reviews=Reviews(self.engine),
             aml_flags=AmlFlags(self.engine), outbox=self.outbox, tables=Tables(self.engine),
-            operator_log=OperatorLog(self.engine), nats_connected=self.nats_connected,
+            operator_log=OperatorLog(self.engine),
+            tokens=TokenIssuer(self.engine, self.signing_key, config.token_ttl_s), nats_connected=self.nats_connected,
             wake_processor=self.wake_processor, wake_publisher=self.wake_publisher))
         self._work = asyncio.Event()
         self._publish = asyncio.Event()
@@ -99,7 +105,7 @@ class ControlPlane:
                                                        self.config.kyc.vendor_delay_s)
         if self.config.nats.url:
             self.bus = Bus(self.config.nats, self.metrics, self.applier, self.checkpoints, self.registry,
-                           HighWaterMarks(self.engine), self._on_applied)
+                           HighWaterMarks(self.engine), self._on_applied, self.leases)
             await self.bus.start()
         self._tasks = [asyncio.create_task(self._processor_loop(), name="cp-processor"),
                        asyncio.create_task(self._publisher_loop(), name="cp-publisher")]
@@ -120,6 +126,7 @@ class ControlPlane:
             self.bus = None
         if self.processor.vendor is not None:
             await self.processor.vendor.close()
+        await asyncio.to_thread(self.leases.close)  # every lease free at once for the other replicas
         self._started = False
         self.engine.dispose()
         log.info("control plane stopped")
@@ -181,8 +188,13 @@ class ControlPlane:
                 await asyncio.sleep(0.5)
 
     async def publish_pending(self) -> int:
+        """Publish the command outbox: one replica at a time (the OUTBOX lease), so N replicas do
+        not publish every command N times (harmless -- same Nats-Msg-Id, applied once by id --
+        but wasted)."""
         if self.bus is None or self.bus.js is None:
             return 0
+        if not await asyncio.to_thread(self.leases.try_acquire, L.OUTBOX, "commands"):
+            return 0  # another replica publishes; this one takes over when it dies
         rows = await asyncio.to_thread(self.outbox.pending, 500)
         done: list[str] = []
         try:

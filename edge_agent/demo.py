@@ -233,9 +233,12 @@ class Demo:
 
     # --- control-plane calls ------------------------------------------------------------------
 
-    def token(self, sub: str, role: str, jurisdiction: str, ttl_s: int = 12 * 3600) -> str:
+    def token(self, sub: str, role: str, jurisdiction: str, by: str | None = None, ttl_s: int = 12 * 3600) -> str:
+        """Minted as a real deployment does: the bootstrap secret makes the admin (and closes),
+        the admin the operator, regulators and account systems; an account system its players."""
         body = {"sub": sub, "role": role, "jurisdiction": jurisdiction, "ttl_s": ttl_s}
-        return _http("POST", f"{self.cp_url}/v1/tokens", body, headers={"X-Bootstrap-Secret": self.bootstrap})["token"]
+        headers = {"Authorization": f"Bearer {by}"} if by else {"X-Bootstrap-Secret": self.bootstrap}
+        return _http("POST", f"{self.cp_url}/v1/tokens", body, headers=headers)["token"]
 
     def register(self, j: dict[str, str]) -> None:
         d = self.root / j["edge_id"]
@@ -274,7 +277,8 @@ class Demo:
 
         step(self.nats())
         step(self.control_plane())
-        self.operator = self.token("demo-operator", "operator", "*")
+        self.admin = self.token("demo-admin", "admin", "*")
+        self.operator = self.token("demo-operator", "operator", "*", by=self.admin)
         for j in JURISDICTIONS:
             edge = self.edge(j)
             self.register(j)
@@ -305,12 +309,13 @@ class Demo:
         self.players: dict[str, str] = {}
         for j in JURISDICTIONS:
             edge = f"http://127.0.0.1:{self.ports[j['edge_id']]}"
-            tok = self.token(f"player-{j['jurisdiction'].lower()}", "player", j["jurisdiction"])
+            accounts = self.token(f"accounts-{j['jurisdiction'].lower()}", "accounts", j["jurisdiction"], by=self.admin)
+            tok = self.token(f"player-{j['jurisdiction'].lower()}", "player", j["jurisdiction"], by=accounts)
             self.players[j["edge_id"]] = tok
             # edge journal -> NATS -> cloud PSP confirms -> credit command -> edge wallet
             _http("POST", f"{edge}/v1/wallet/deposits", {"amount": 50_000, "method": "card"},
                   headers={"Authorization": f"Bearer {tok}"})
-            reg = self.token(f"regulator-{j['jurisdiction'].lower()}", "regulator", j["jurisdiction"])
+            reg = self.token(f"regulator-{j['jurisdiction'].lower()}", "regulator", j["jurisdiction"], by=self.admin)
             (self.root / f"regulator-{j['jurisdiction']}.token").write_text(reg + "\n")
             self.urls[j["name"]] = f"{edge}/play/?token={tok}&cp={self.cp_url}"
             self.urls[f"regulator-{j['name']}"] = f"{edge}/regulator/login"

@@ -28,6 +28,42 @@ def percentile(xs: list[float], p: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
+RECEIVE_STATS = """async () => {
+  const pc = window.__casino.video.pc; let out = {};
+  (await pc.getStats()).forEach(r => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video' && r.jitterBufferEmittedCount) {
+      out = {chromium_jitter_buffer: 1000 * r.jitterBufferDelay / r.jitterBufferEmittedCount,
+             chromium_decode: 1000 * r.totalDecodeTime / r.framesDecoded,
+             chromium_receive_to_decoded: 1000 * (r.totalProcessingDelay || 0) / r.framesDecoded};
+    }
+  });
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Math.round(v * 10) / 10]));
+}"""
+
+
+def _edge_sums(url: str) -> dict[str, float]:
+    import httpx
+
+    sums: dict[str, float] = {}
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        for name in ("media_ingest_latency_seconds", "media_ladder_encode_seconds"):
+            for suffix in ("_sum", "_count"):
+                if line.startswith(name + suffix + "{"):
+                    sums[name + suffix] = sums.get(name + suffix, 0.0) + float(line.rsplit(" ", 1)[1])
+    return sums
+
+
+def _edge_breakdown(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Means over the window of the edge's media histograms (capture -> decoded, ladder encode)."""
+    sums = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    out = {}
+    for name, key in (("media_ingest_latency_seconds", "edge_capture_to_decoded"),
+                      ("media_ladder_encode_seconds", "edge_ladder_encode")):
+        if sums.get(name + "_count"):
+            out[key] = round(1000 * sums[name + "_sum"] / sums[name + "_count"], 1)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=20.0)
@@ -56,9 +92,12 @@ def main() -> None:
                 page.wait_for_function("() => window.__casino.videoStats?.state === 'playing'", timeout=30_000)
                 page.evaluate("() => { window.__casino.video.readIntervalMs = 0; }")
                 time.sleep(a.warmup)
+                edge_before = _edge_sums(edge.url)
                 start = page.evaluate("() => ({n: window.__casino.videoStats.g2g.length,"
                                       " f: window.__casino.videoStats.framesDecoded})")
                 time.sleep(a.seconds)
+                parts = page.evaluate(RECEIVE_STATS)
+                edge_parts = _edge_breakdown(edge_before, _edge_sums(edge.url))
                 res = page.evaluate("() => ({g2g: window.__casino.videoStats.g2g,"
                                     " f: window.__casino.videoStats.framesDecoded,"
                                     " dropped: window.__casino.videoStats.framesDropped || 0,"
@@ -80,7 +119,11 @@ def main() -> None:
                       "p95_ms": round(percentile(samples, 95), 1), "p99_ms": round(percentile(samples, 99), 1),
                       "samples": len(samples), "fps": round(frames / a.seconds, 1),
                       "frames_dropped": res["dropped"], "resolution": f"{res['w']}x{res['h']}",
-                      "seconds": a.seconds, "srt_latency_ms": a.srt_latency, "ladder": a.ladder}))
+                      "seconds": a.seconds, "srt_latency_ms": a.srt_latency, "ladder": a.ladder,
+                      # Where the time goes (means): studio capture -> decoded at the edge
+                      # (studio encode + SRT latency + demux + decode), the ladder's encode, and
+                      # Chromium's jitter buffer / decode; the rest is render + frame callback.
+                      "breakdown_ms": {**edge_parts, **parts}}))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import platform
+import secrets
 import signal
 import subprocess
 import sys
@@ -76,7 +77,7 @@ class ControlPlaneProc:
         cfg: dict[str, Any] = {
             "database_url": database_url or f"sqlite:///{tmp / 'cp.db'}",
             "data_dir": str(tmp / "cpdata"), "token_signing_key_path": str(tmp / "cpdata" / "token.pem"),
-            "bootstrap_secret": "bench", "http": {"host": "127.0.0.1", "port": self.port},
+            "bootstrap_secret": secrets.token_hex(16), "http": {"host": "127.0.0.1", "port": self.port},
             "nats": {"url": nats_url}, "heartbeat_timeout_s": 60,
         }
         if fetch_batch:

@@ -14,8 +14,9 @@ def build_app(services: Services) -> FastAPI:
     app = FastAPI(title="Live-casino control plane", version="1")
     app.state.services = services
     errors.install(app)
+    app.add_middleware(errors.JsonOnly)
     app.add_middleware(CORSMiddleware, allow_origins=services.config.http.cors_origins, allow_methods=["*"],
                        allow_headers=["*"], expose_headers=["Location", "Retry-After"])
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=errors.errors(*errors.COMMON))
     return app

@@ -20,6 +20,7 @@ from control_plane.services.operator_log import OperatorLog
 from control_plane.services.registry import Registry
 from control_plane.services.reviews import Reviews
 from control_plane.services.tables import Tables
+from control_plane.services.tokens import TokenIssuer
 from control_plane.services.withdrawals import Withdrawals
 
 
@@ -40,6 +41,7 @@ class Services:
     outbox: Outbox
     tables: Tables
     operator_log: OperatorLog
+    tokens: TokenIssuer
     nats_connected: Callable[[], bool]
     wake_processor: Callable[[], None]
     wake_publisher: Callable[[], None]

@@ -5,9 +5,16 @@ Payout protocol (no double payout, ever): mark `paying` and commit; ask the rail
 idempotent by withdrawal id; then record `paid` and queue the PayoutResult in one transaction.
 A crash anywhere in between leaves `paying`, and the next run asks the rail again and gets the
 same payout back.
+
+Several replicas run this processor at once. Every step that talks to a third party (rail, PSP,
+KYC vendor) runs under that item's lease (adapters/db/leases.py: skipped while another replica
+holds it, freed when its holder dies) and re-reads the item under it; the status moves stay
+conditional. Each pass runs in a worker thread: its SQL and the PSP / rail calls (blocking, and
+as slow as the third party) never hold the event loop that serves the API.
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,6 +23,7 @@ from sqlalchemy import Connection, Engine, select, update
 
 from contract import sync as S
 from control_plane.adapters import outbox
+from control_plane.adapters.db import leases as L
 from control_plane.adapters.db.models import aml_flags, deposits, edges, kyc, withdrawals
 from control_plane.adapters.db.sql import insert_ignore
 from control_plane.clock import now_ms
@@ -40,22 +48,29 @@ def no_fault(point: str, key: str) -> None:
 class Processor:
     def __init__(self, engine: Engine, config: ControlPlaneConfig, metrics: Metrics,
                  rails: Mapping[str, PayoutRail], psp: PaymentProvider, vendor: KycVendor | None,
-                 wake_publisher: Callable[[], None]) -> None:
+                 wake_publisher: Callable[[], None], leases: L.Leases | None = None) -> None:
         self.engine, self.config, self.metrics = engine, config, metrics
+        self.leases = leases or L.Leases(engine, config.replica)
         self.rails, self.psp, self.vendor = rails, psp, vendor
         self.wake_publisher = wake_publisher
         self.fault: Callable[[str, str], None] = no_fault
 
     async def run_once(self) -> int:
-        """One pass over everything pending; returns how many items moved."""
-        self._backfill_jurisdictions()
+        """One pass over everything pending; returns how many items moved. The blocking work runs
+        in a worker thread (the KYC vendor's client is async and stays on the loop)."""
+        await asyncio.to_thread(self._backfill_jurisdictions)
         n = await self._kyc_submissions()
-        n += self._deposits()
-        n += self._withdrawal_decisions()
-        n += self._payouts()
+        n += await asyncio.to_thread(self._money)
         if n:
             self.wake_publisher()
         return n
+
+    def _money(self) -> int:
+        return self._deposits() + self._withdrawal_decisions() + self._payouts()
+
+    def _reread(self, table: Any, key: Any, value: str) -> Mapping[str, Any] | None:
+        with self.engine.connect() as c:
+            return c.execute(select(table).where(key == value)).mappings().first()
 
     def _backfill_jurisdictions(self) -> None:
         """Entries applied before their edge was registered carry jurisdiction "": fill it in once the
@@ -80,16 +95,38 @@ class Processor:
     async def _kyc_submissions(self) -> int:
         if self.vendor is None:
             return 0
-        with self.engine.connect() as c:
-            rows = c.execute(select(kyc).where(kyc.c.status == "pending", kyc.c.submitted.is_(False),
-                                               kyc.c.jurisdiction != "")).mappings().all()
-        for r in rows:
-            vendor_ref = await self.vendor.submit(r["jurisdiction"], r["player"], r["reference"])
+        def _todo() -> list[Any]:
+            with self.engine.connect() as c:
+                return list(c.execute(select(kyc).where(kyc.c.status == "pending", kyc.c.submitted.is_(False),
+                                                        kyc.c.jurisdiction != "")).mappings().all())
+
+        def _submitted(r: Mapping[str, Any], vendor_ref: str) -> None:
             with self.engine.begin() as c:
                 c.execute(update(kyc).where(kyc.c.jurisdiction == r["jurisdiction"], kyc.c.player == r["player"],
-                                            kyc.c.version == r["version"])
+                                            kyc.c.version == r["version"], kyc.c.submitted.is_(False))
                           .values(submitted=True, vendor_ref=vendor_ref, updated_ts=now_ms()))
-        return len(rows)
+
+        def _still_todo(r: Mapping[str, Any]) -> bool:
+            with self.engine.connect() as c:
+                return c.execute(select(kyc.c.player).where(
+                    kyc.c.jurisdiction == r["jurisdiction"], kyc.c.player == r["player"],
+                    kyc.c.version == r["version"], kyc.c.submitted.is_(False))).first() is not None
+
+        rows = await asyncio.to_thread(_todo)
+        n = 0
+        for r in rows:
+            name = f"{r['jurisdiction']}:{r['player']}:{r['version']}"
+            if not await asyncio.to_thread(self.leases.try_acquire, L.KYC, name):
+                continue  # another replica is submitting it
+            try:
+                if not await asyncio.to_thread(_still_todo, r):
+                    continue
+                vendor_ref = await self.vendor.submit(r["jurisdiction"], r["player"], r["reference"])
+                await asyncio.to_thread(_submitted, r, vendor_ref)
+                n += 1
+            finally:
+                await asyncio.to_thread(self.leases.release, L.KYC, name)
+        return n
 
     # --- deposits -------------------------------------------------------------------------------
 
@@ -97,15 +134,21 @@ class Processor:
         with self.engine.connect() as c:
             todo = c.execute(select(deposits).where(deposits.c.status.in_(dep.PSP_WORK))
                              .order_by(deposits.c.created_ts)).mappings().all()
-        for d in todo:
-            if d["status"] == "requested":
-                self._confirm_deposit(d)
-            else:
-                ref = self.psp.refund(d["deposit_id"])  # idempotent by deposit id
-                self.fault("after_refund", d["deposit_id"])
-                with self.engine.begin() as c:
-                    deposit_move(c, d["deposit_id"], "refused", "refunded", psp_ref=ref)
-        return len(todo)
+        n = 0
+        for row in todo:
+            with self.leases.hold(L.DEPOSIT, row["deposit_id"]) as mine:
+                d = self._reread(deposits, deposits.c.deposit_id, row["deposit_id"]) if mine else None
+                if d is None or d["status"] not in dep.PSP_WORK:
+                    continue  # another replica has it, or had it and finished
+                n += 1
+                if d["status"] == "requested":
+                    self._confirm_deposit(d)
+                else:
+                    ref = self.psp.refund(d["deposit_id"])  # idempotent by deposit id
+                    self.fault("after_refund", d["deposit_id"])
+                    with self.engine.begin() as c:
+                        deposit_move(c, d["deposit_id"], "refused", "refunded", psp_ref=ref)
+        return n
 
     def _confirm_deposit(self, d: Mapping[str, Any]) -> None:
         charge = self.psp.confirm(d["deposit_id"], d["amount"], d["currency"], d["method"])
@@ -178,12 +221,18 @@ class Processor:
             todo = c.execute(select(withdrawals).where(withdrawals.c.status.in_(wd.PAYABLE))
                              .order_by(withdrawals.c.created_ts)).mappings().all()
         moved = 0
-        for w in todo:
-            try:
-                moved += self._pay(w)
-            except Exception as exc:  # noqa: BLE001 - one rail outage must not stall other payouts
-                self.metrics.errors.labels("payout").inc()
-                log.error("payout attempt failed; retried next pass", withdrawal=w["withdrawal_id"], error=repr(exc))
+        for row in todo:
+            with self.leases.hold(L.WITHDRAWAL, row["withdrawal_id"]) as mine:
+                # under the lease: re-read (another replica may have paid it since the listing)
+                w = self._reread(withdrawals, withdrawals.c.withdrawal_id, row["withdrawal_id"]) if mine else None
+                if w is None or w["status"] not in wd.PAYABLE:
+                    continue
+                try:
+                    moved += self._pay(w)
+                except Exception as exc:  # noqa: BLE001 - one rail outage must not stall other payouts
+                    self.metrics.errors.labels("payout").inc()
+                    log.error("payout attempt failed; retried next pass", withdrawal=w["withdrawal_id"],
+                              error=repr(exc))
         return moved
 
     def _pay(self, w: Mapping[str, Any]) -> int:

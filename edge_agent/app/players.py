@@ -12,6 +12,7 @@ from edge_agent.app.engine import Engine
 from edge_agent.app.ports import PlayerRecord
 from edge_agent.app.rounds import RoundScheduler
 from edge_agent.domain import errors as E
+from edge_agent.domain import games
 from edge_agent.domain import responsible as RG
 from edge_agent.domain import state as ST
 
@@ -97,6 +98,10 @@ class Players:
         # settled whole or voided whole; the verifier pays every bet of a settled round).
         for t in eng.state.tables.values():
             if t.round is not None and t.round.staked.get(psn):
+                if t.round.status == ST.CLOSED and games.get(t.round.game).play_kinds:
+                    # Cards are being shown (blackjack): voiding now would let a player cancel a
+                    # hand gone bad by taking a break. Their hands stand; the round settles as dealt.
+                    continue
                 self._rounds.void(t, "player_excluded")
         eng.publish_player(psn, {"type": "session.ended", "reason": kind, "until_ts": until_ts})
         return e

@@ -24,6 +24,7 @@ from edge_agent.app.notices import Notices
 from edge_agent.app.seeds import SeedVault
 from edge_agent.domain import errors as E
 from edge_agent.domain import games
+from edge_agent.domain import responsible as RG
 from edge_agent.domain import state as ST
 
 log = structlog.get_logger("casino")
@@ -102,6 +103,10 @@ class _Play:
 
     def check_extra_stake(self, player: str, amount: int) -> None:
         self._s.check_extra_stake(self._t, player, amount)
+
+    def check_player(self, player: str) -> None:
+        eng = self._s.engine
+        RG.check_can_play(eng.state.player(player), eng.clock())
 
 
 class RoundScheduler:

@@ -18,7 +18,7 @@ import json
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -36,6 +36,9 @@ from contract.checkpoint import (
 )
 from contract.merkle import EMPTY_ROOT, FetchLeaves, MerkleLog
 from contract.sync import checkpoint_subject
+
+if TYPE_CHECKING:
+    from edge_agent.casino import Casino
 
 __all__ = ["EMPTY_ROOT", "KV_LAST", "SIGNING_CONTEXT", "CheckResult", "CheckpointPublisher", "MerkleLog",
            "extend_from_journal", "inclusion_proof_for", "journal_fetcher", "make_checkpoint", "root_of_entries",
@@ -125,7 +128,7 @@ class CheckpointPublisher:
     worker thread) and then extended by the new entries at each tick.
     """
 
-    def __init__(self, casino: Any, signing_key: Ed25519PrivateKey,
+    def __init__(self, casino: Casino, signing_key: Ed25519PrivateKey,
                  publish: Callable[[str, bytes], Awaitable[Any]], interval_s: float = 30.0) -> None:
         self.casino = casino
         self.signing_key = signing_key
@@ -140,10 +143,10 @@ class CheckpointPublisher:
         self.last: dict[str, Any] | None = None
         self.published = 0
         self.failures = 0
-        rows = casino.store.query("SELECT value FROM kv WHERE key = ?", (KV_LAST,))
-        if rows:
+        last = casino.store.setting(KV_LAST)
+        if last is not None:
             try:
-                self.last = json.loads(rows[0][0])
+                self.last = json.loads(last)
             except ValueError:
                 self.last = None
 
@@ -182,7 +185,7 @@ class CheckpointPublisher:
                 return None
             self.last = cp
             self.published += 1
-            self.casino.store.side_write([("INSERT OR REPLACE INTO kv VALUES (?, ?)", (KV_LAST, payload.decode()))])
+            self.casino.store.put_setting(KV_LAST, payload.decode())
             return cp
 
     async def _run(self) -> None:

@@ -96,10 +96,9 @@ class Replicator:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Replicator:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([litestream_binary(), "replicate", "-config", str(self.config_path)],
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
+        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen([litestream_binary(), "replicate", "-config", str(self.config_path)],
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
     def stop(self, timeout: float = 15.0) -> int | None:

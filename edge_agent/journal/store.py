@@ -337,6 +337,11 @@ class JournalStore:
         rows = self.query("SELECT seq FROM chains WHERE table_id=? AND chain_id=?", (table_id, chain_id))
         return rows[0][0] if rows else None
 
+    def setting(self, key: str) -> str | None:
+        """A committed `kv` value (see `put_setting`)."""
+        rows = self.query("SELECT value FROM kv WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
     def put_setting(self, key: str, value: str) -> int:
         """Small adapter state (`kv`), committed in order with the entries around it."""
         return self.side_write([("INSERT OR REPLACE INTO kv VALUES (?, ?)", (key, value))])

@@ -1,10 +1,13 @@
 """Authorisation of regulator tokens and the journal record of every regulator query."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contract import tokens
 from edge_agent.app.oversight import REGULATOR_QUERY
+
+if TYPE_CHECKING:
+    from edge_agent.casino import Casino
 
 __all__ = ["REGULATOR_QUERY", "AccessDenied", "authorize", "journal_query", "record_query"]
 
@@ -32,7 +35,7 @@ def authorize(public_key_pem: str | None, jurisdiction: str, token: str | None) 
     return p
 
 
-def record_query(casino: Any, principal: tokens.Principal, route: str, params: dict[str, Any],
+def record_query(casino: Casino, principal: tokens.Principal, route: str, params: dict[str, Any],
                  status: int) -> dict[str, Any]:
     """Journal one regulator query (who, what, when: the entry's ts). Not yet durable.
 
@@ -41,7 +44,7 @@ def record_query(casino: Any, principal: tokens.Principal, route: str, params: d
     return casino.oversight.record_query(principal.sub, principal.jurisdiction, route, params, status)
 
 
-async def journal_query(casino: Any, principal: tokens.Principal, route: str, params: dict[str, Any],
+async def journal_query(casino: Casino, principal: tokens.Principal, route: str, params: dict[str, Any],
                         status: int = 200) -> dict[str, Any]:
     """Journal a regulator query; returns once durable (answer only what is recorded)."""
     return await casino.oversight.journal_query(principal.sub, principal.jurisdiction, route, params, status)

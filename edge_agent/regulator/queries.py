@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contract import aml as AML
 from contract import fairness
@@ -20,6 +20,9 @@ from contract import sync as S
 from edge_agent.domain import games
 from edge_agent.domain import rounds as R
 from edge_agent.domain import state as ST
+
+if TYPE_CHECKING:
+    from edge_agent.casino import Casino
 
 # AMLD4 art. 11(d): customer due diligence at EUR 2,000 in one or linked operations.
 CDD_WINDOW_MS = AML.CDD_WINDOW_S * 1000
@@ -192,7 +195,7 @@ def players(conn: sqlite3.Connection, *, limit: int = 100, offset: int = 0) -> l
     return [dict(zip(keys, r)) for r in rows]
 
 
-def live_player(casino: Any, psn: str) -> dict[str, Any]:
+def live_player(casino: Casino, psn: str) -> dict[str, Any]:
     """What the in-memory state says of a player (call in the event-loop thread)."""
     rg = casino.state.players.get(psn)
     now = casino.clock()

@@ -33,6 +33,7 @@ from contract import aml, tokens
 from contract.bounds import INT64_MAX
 from edge_agent.audit import checkpoints as CP
 from edge_agent.audit.export import export_bundle
+from edge_agent.casino import Casino
 from edge_agent.domain.errors import DomainError
 from edge_agent.evidence.routes import clip_info, regulator_clip
 from edge_agent.regulator import html as H
@@ -97,7 +98,7 @@ class Ctx:
 Handler = Callable[[Ctx], Awaitable[Any]]
 
 
-def regulator_router(casino: Any, token_public_key_pem: str | None) -> APIRouter:
+def regulator_router(casino: Casino, token_public_key_pem: str | None) -> APIRouter:
     router = APIRouter(tags=["regulator"])
     cfg = casino.config
     db_path = Path(casino.store.path)

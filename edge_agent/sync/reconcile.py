@@ -57,9 +57,10 @@ async def connect_edge(config: EdgeConfig, *, timeout: float = 5.0) -> Any:
     async def quiet(exc: Exception) -> None:
         log.info("reconcile: nats error", error=repr(exc))
 
-    opts: dict[str, Any] = dict(servers=n.servers, name=f"edge-{config.edge_id}-reconcile", allow_reconnect=False,
-                                max_reconnect_attempts=1, reconnect_time_wait=0.2, connect_timeout=timeout,
-                                inbox_prefix=inbox_prefix(config.edge_id), error_cb=quiet)
+    opts: dict[str, Any] = {"servers": n.servers, "name": f"edge-{config.edge_id}-reconcile",
+                            "allow_reconnect": False, "max_reconnect_attempts": 1, "reconnect_time_wait": 0.2,
+                            "connect_timeout": timeout, "inbox_prefix": inbox_prefix(config.edge_id),
+                            "error_cb": quiet}
     if n.user:
         opts.update(user=n.user, password=n.password)
     return await asyncio.wait_for(nats.connect(**opts), timeout * 2 + 1)

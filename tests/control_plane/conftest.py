@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -21,6 +22,9 @@ from contract import tokens
 from control_plane.config import ControlPlaneConfig
 from control_plane.runtime import ControlPlane
 from tests.support.nats import NatsServer
+
+# Generated per run, as a real deployment's must be (the service refuses the example value).
+BOOTSTRAP = secrets.token_hex(16)
 
 # Admin connection used to create one throw-away database per test (override for another server).
 PG_ADMIN = os.environ.get("CONTROL_PLANE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -69,7 +73,7 @@ def cp_config(tmp_path: Path, db_url: str, nats_url: str | None, **kw: Any) -> C
     base: dict[str, Any] = {
         "database_url": db_url, "data_dir": tmp_path / "cpdata",
         "token_signing_key_path": tmp_path / "cpdata" / "token.pem",
-        "bootstrap_secret": "boot", "processor_interval_s": 0.05, "heartbeat_timeout_s": 60,
+        "bootstrap_secret": BOOTSTRAP, "processor_interval_s": 0.05, "heartbeat_timeout_s": 60,
         "nats": {"url": nats_url},
         "kyc": {"vendor_delay_s": 0.05},
         "rails": {"crypto": {"confirmations": 2, "block_interval_s": 0.05}},

@@ -9,7 +9,7 @@ from typing import Any
 from contract import sync as S
 from contract import tokens
 from control_plane.ports.kyc_vendor import sign
-from tests.control_plane.conftest import EdgeSim, client, operator, token, wait_for
+from tests.control_plane.conftest import BOOTSTRAP, EdgeSim, client, operator, token, wait_for
 
 
 async def test_kyc_flow_and_illegal_transitions(make_cp) -> None:  # type: ignore[no-untyped-def]
@@ -117,14 +117,14 @@ async def test_tokens_keys_errors_and_metrics(make_cp) -> None:  # type: ignore[
         assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
         r = await http.post("/v1/tokens", json=body, headers={"X-Bootstrap-Secret": "wrong"})
         assert r.status_code == 403
-        r = await http.post("/v1/tokens", json=body, headers={"X-Bootstrap-Secret": "boot"})
+        r = await http.post("/v1/tokens", json=body, headers={"X-Bootstrap-Secret": BOOTSTRAP})
         assert r.status_code == 200
         p = tokens.verify(pem, r.json()["token"])  # what an edge does offline
         assert (p.sub, p.role, p.jurisdiction) == ("alice", "player", "MT")
         r = await http.post("/v1/tokens", json=body, headers={"Authorization": f"Bearer {r.json()['token']}"})
         assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
         r = await http.post("/v1/tokens", json={"sub": "x", "role": "god", "jurisdiction": "MT"},
-                            headers={"X-Bootstrap-Secret": "boot"})
+                            headers={"X-Bootstrap-Secret": BOOTSTRAP})
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
         r = await http.get("/v1/edges", headers={"Authorization": "Bearer nonsense"})
         assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_token"

@@ -89,7 +89,7 @@ async def test_crash_between_commit_and_ack_is_redelivered_and_skipped(nats_serv
 
 
 async def _acked(js, cp) -> bool:  # type: ignore[no-untyped-def]
-    info = await js.consumer_info(S.JOURNAL_STREAM, cp.config.nats.durable)
+    info = await js.consumer_info(S.JOURNAL_STREAM, f"{cp.config.nats.durable}-mt-1")  # its edge's consumer
     return info.num_ack_pending == 0 and info.num_pending == 0
 
 
@@ -120,7 +120,12 @@ async def test_audit_flags_gap_fork_and_reorder(nats_server, nc, make_cp) -> Non
         tampered = dict(e[5], seq=7, prev=e[5]["hash"], data={"x": 1})
         await edge.publish(js, tampered, "de-1:7")
         await wait_for(lambda: cp.metrics.audit_flags.labels("de-1", "hash_mismatch")._value.get() == 1)
-        a = (await http.get("/v1/audit/edges/de-1")).json()
+
+        async def committed() -> dict | None:  # the metric counts inside the transaction, before its commit
+            got = (await http.get("/v1/audit/edges/de-1")).json()
+            return got if any(f["kind"] == "hash_mismatch" for f in got["flags"]) else None
+
+        a = await wait_for(committed, what="the flags committed")
     kinds = {(f["kind"], f["seq"]) for f in a["flags"]}
     assert ("gap", 3) in kinds and ("reorder", 4) in kinds and ("reorder", 3) in kinds
     assert ("fork", 2) in kinds and ("hash_mismatch", 7) in kinds

@@ -248,16 +248,36 @@ async def test_void_mid_step_refunds_every_stake(bj: Casino, monkeypatch: pytest
     assert report.ok and report.rounds_voided == 1
 
 
-async def test_feed_loss_and_exclusion_void(bj: Casino, monkeypatch: pytest.MonkeyPatch) -> None:
-    stack(monkeypatch, ["5S", "6H", "5D", "TC", "TD", "TH"])
+async def test_feed_loss_voids_and_a_break_mid_play_does_not(bj: Casino, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack(monkeypatch, ["5S", "6H", "5D", "TC", "TD", "TH", "9S", "9D"])
+    a, b, c = await players(bj, "a", "b", "c")
+    rnd = Round(bj)
+    await rnd.start({a: 100, b: 100, c: 100})
+    await rnd.act(a, "double", 1)
+    # Cards are being shown: a break must not cancel the round (b could undo a hand gone bad).
+    bj.exclude(b, "break", "1d")
+    await refused(bj, rnd.act(b, "hit", 1), "player_on_break")  # no more decisions: the hand stands
+    await rnd.act(c, "hit", 1)
+    await rnd.next("blackjack.card")
+    await bj.feed_down(TABLE, "studio_feed_lost")  # the feed goes: the round is voided whole
+    assert await rnd.finish() is None
+    v = entries(bj)[-1]
+    assert v["kind"] == "round.voided" and v["data"]["reason"] == "studio_feed_lost"
+    assert sorted(x["amount"] for x in v["data"]["refunds"]) == [100, 100, 200]
+    assert all(bj.state.in_play(p) == 0 for p in (a, b, c)) and verify_entries(entries(bj)).ok
+
+
+async def test_a_break_mid_play_settles_the_players_hand(bj: Casino, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack(monkeypatch, ["TS", "6H", "TD", "9C", "TH"])  # 20 vs 6: dealer 6, 9, T = 25 busts
     a, b = await players(bj, "a", "b")
     rnd = Round(bj)
     await rnd.start({a: 100, b: 100})
-    await rnd.act(a, "double", 1)
-    bj.exclude(b, "break", "1d")  # b's break voids the round: every stake of every bet refunded
-    assert await rnd.finish() is None
-    v = entries(bj)[-1]
-    assert v["kind"] == "round.voided" and sorted(x["amount"] for x in v["data"]["refunds"]) == [100, 200]
+    bj.exclude(a, "break", "1d")
+    await rnd.act(b, "stand", 1)
+    e = await rnd.finish()
+    assert e is not None and e["kind"] == "round.settled"
+    pay = {p["bet_id"]: p["payout"] for p in e["data"]["payouts"]}
+    assert pay[rnd.receipts[a]["bet_id"]] == 200  # stood on 20 by default, paid like everyone
     assert bj.state.in_play(a) == 0 and verify_entries(entries(bj)).ok
 
 
@@ -351,3 +371,27 @@ async def test_simulate_blackjack_every_decision_occurs_and_verifies(tmp_path: P
     report = verify_entries(list(store.iter_all()))
     store.close()
     assert report.ok and report.rounds_verified == 20, report.problems
+
+
+async def test_graceful_stop_mid_step_voids_and_refunds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM (Casino.stop) in a decision window: voided, every stake refunded, nothing half-done."""
+    stack(monkeypatch, ["8S", "6H", "8D", "2C", "3D"])
+    c = Casino(bj_config(tmp_path))
+    await c.start(run_tables=False)
+    a, b = await players(c, "a", "b")
+    rnd = Round(c)
+    await rnd.start({a: 100, b: 300})
+    await rnd.act(a, "split", 1)
+    await c.stop()
+    assert await rnd.finish() is None
+    v = entries(c)[-1]
+    c.close()
+    assert v["kind"] == "round.voided" and v["data"]["reason"] == "edge_shutdown"
+    assert {x["bet_id"]: x["amount"] for x in v["data"]["refunds"]} == {
+        rnd.receipts[a]["bet_id"]: 200, rnd.receipts[b]["bet_id"]: 300}
+    c2 = Casino(bj_config(tmp_path))  # the restart finds nothing to finish
+    await c2.start(run_tables=False)
+    assert c2.state.tables[TABLE].round is None and c2.state.in_play(a) == 0
+    assert verify_entries(list(c2.store.iter_all())).ok
+    await c2.stop()
+    c2.close()

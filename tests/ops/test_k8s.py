@@ -94,6 +94,25 @@ def test_control_plane_config_is_the_seed_list_of_the_statefulset(rendered):
     one(docs, "Job", "control-plane-migrate")
 
 
+def test_control_plane_loads_the_rendered_config_with_the_secrets_from_the_environment(rendered, monkeypatch):
+    from control_plane.config import ControlPlaneConfig, MissingEnvironment, expand_env
+
+    _, docs = rendered
+    raw = yaml.safe_load(one(docs, "ConfigMap", "control-plane-config")["data"]["control-plane.yaml"])
+    with pytest.raises(MissingEnvironment):  # an unset secret is an error, never an empty string
+        expand_env(raw)
+    env = {"DATABASE_URL": "postgresql+psycopg://cp@db:5432/cp", "BOOTSTRAP_SECRET": "b", "NATS_PASSWORD": "n",
+           "KYC_CALLBACK_SECRET": "k"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    cfg = ControlPlaneConfig.model_validate(expand_env(raw))
+    assert cfg.database_url == env["DATABASE_URL"] and cfg.nats.password == "n"
+    assert len(cfg.nats.servers) == 3 and cfg.nats.stream_replicas == 3
+    dep = one(docs, "Deployment", "control-plane")
+    mount = next(m for m in dep["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] if m["name"] == "keys")
+    assert str(cfg.token_signing_key_path).startswith(mount["mountPath"] + "/")
+
+
 def test_nats_statefulset_and_its_config_parse(rendered, tmp_path):
     _, docs = rendered
     sts = one(docs, "StatefulSet", "nats")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -95,6 +96,15 @@ cluster {{
 """
 
 
+def _run(coro: Any) -> Any:
+    """Run a coroutine to completion from sync code, even when called inside an event loop."""
+    import asyncio
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 class NatsCluster:
     """Three (or n) JetStream nodes on free loopback ports, clustered by routes: the topology the
     cloud runs (R3 streams survive any one node). `seeds` is what clients are given."""
@@ -116,7 +126,7 @@ class NatsCluster:
     def seeds(self) -> list[str]:
         return [n.url for n in self.nodes]
 
-    def start(self, timeout: float = 30.0) -> NatsCluster:
+    def start(self, timeout: float = 90.0) -> NatsCluster:
         for n in self.nodes:
             n.start()
         self.wait_ready(timeout)
@@ -143,14 +153,14 @@ class NatsCluster:
         while time.monotonic() < deadline:
             up = [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
             try:
-                if all(asyncio.run(leader(n.url)) for n in up):
+                if all(_run(leader(n.url)) for n in up):
                     return
             except Exception as exc:  # noqa: BLE001 - a node not listening yet
                 last = exc  # noqa: F841
             time.sleep(0.3)
         raise RuntimeError("nats cluster: no JetStream meta leader in time")
 
-    def wait_streams_current(self, names: list[str], timeout: float = 30.0) -> None:
+    def wait_streams_current(self, names: list[str], timeout: float = 90.0) -> None:
         """Until each stream has a leader and every replica is current (a restarted node caught up)."""
         import asyncio
 
@@ -175,7 +185,7 @@ class NatsCluster:
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if asyncio.run(current()):
+            if _run(current()):
                 return
             time.sleep(0.3)
         raise RuntimeError(f"nats cluster: streams {names} not current in time")

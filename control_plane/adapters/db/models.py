@@ -168,3 +168,16 @@ edge_tables = Table(
     Column("updated_seq", BigInteger, nullable=False, default=0),
     Column("updated_ts", BigInteger, nullable=False),
 )
+
+# Every operator and admin token minted (who, for what, by whom): the bootstrap secret mints
+# only while this holds none, and it is the record of who was granted platform rights.
+token_grants = Table(
+    "token_grants", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sub", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("jurisdiction", String(16), nullable=False),
+    Column("issuer", String(160), nullable=False),  # "bootstrap" or "<role>:<sub>"
+    Column("issued_ts", BigInteger, nullable=False),
+    Column("expires_ts", BigInteger, nullable=False),
+)

@@ -1,5 +1,10 @@
 """NATS adapter: streams, the durable journal and checkpoint consumers, heartbeats, high-water
-mark replies, and publishing commands to edges."""
+mark replies, and publishing commands to edges.
+
+Several replicas share the work: heartbeats and high-water-mark requests go to one member of the
+queue group `<durable>`; the checkpoint consumer is shared (each delivery to one puller); the
+journal is read through one durable consumer per edge (`<durable>-<edge>`), pulled only by the
+replica holding that edge's lease (adapters/db/leases.py), re-balanced every `rebalance_s`."""
 from __future__ import annotations
 
 import asyncio
@@ -17,6 +22,7 @@ from pydantic import ValidationError
 
 from contract import streams
 from contract import sync as S
+from control_plane.adapters.db import leases as L
 from control_plane.adapters.nats.pull import Delivery, Puller
 from control_plane.config import NatsConfig
 from control_plane.metrics import Metrics
@@ -38,8 +44,8 @@ def edge_of(subject: str) -> str:
 class Bus:
     def __init__(self, cfg: NatsConfig, metrics: Metrics, applier: JournalApplier,
                  checkpoints: CheckpointService, registry: Registry, marks: HighWaterMarks,
-                 on_applied: Callable[[bool, bool], None]) -> None:
-        self.cfg, self.metrics = cfg, metrics
+                 on_applied: Callable[[bool, bool], None], leases: L.Leases) -> None:
+        self.cfg, self.metrics, self.leases = cfg, metrics, leases
         self.applier, self.checkpoints, self.registry, self.marks = applier, checkpoints, registry, marks
         self.on_applied = on_applied  # (work for the processor, commands to publish)
         self.nc: LeanClient | None = None
@@ -51,6 +57,8 @@ class Bus:
         self._journal_loop: asyncio.AbstractEventLoop | None = None
         self._journal_task: asyncio.Task[object] | None = None
         self.ack_enabled = True  # tests turn it off to stand for a crash between commit and ack
+        self._appliers: dict[str, tuple[asyncio.Task[None], list[bool], Puller]] = {}  # edge -> its consumer
+        self.applying: frozenset[str] = frozenset()  # edges this replica applies now (read from any thread)
 
     async def start(self) -> None:
         assert self.cfg.url
@@ -58,8 +66,9 @@ class Bus:
         self.nc = nc = await self._connect("control-plane")
         self.js = nc.jetstream()
         await self.ensure_streams()
-        await nc.subscribe("casino.heartbeat.*", cb=self._on_heartbeat)
-        await nc.subscribe("casino.hwm.*", cb=self._on_hwm)
+        # queue groups: with several replicas each heartbeat / request is handled once
+        await nc.subscribe("casino.heartbeat.*", queue=self.cfg.durable, cb=self._on_heartbeat)
+        await nc.subscribe("casino.hwm.*", queue=self.cfg.durable, cb=self._on_hwm)
         self._running = True
         cps = await self._pull(nc, "casino.checkpoint.*", S.CHECKPOINT_STREAM, self.cfg.durable + "-checkpoints")
         self._tasks = [asyncio.create_task(self._consume(cps, self._on_checkpoints), name="cp-checkpoints")]
@@ -96,21 +105,28 @@ class Bus:
 
     async def _connect(self, name: str) -> LeanClient:
         nc = LeanClient()
-        await nc.connect(self.cfg.url, user=self.cfg.user, password=self.cfg.password, token=self.cfg.token,
+        await nc.connect(self.cfg.servers, user=self.cfg.user, password=self.cfg.password, token=self.cfg.token,
                          max_reconnect_attempts=-1, reconnect_time_wait=0.5, name=name)
         return nc
 
     async def _journal_main(self, ready: concurrent.futures.Future[None]) -> None:
-        """The journal consumer, on its own thread, event loop and connection: applying a batch
+        """The journal consumers, on their own thread, event loop and connection: applying a batch
         is CPU work under the GIL, done inline here (no hop to a worker thread per batch), and
-        the service's own loop (HTTP, heartbeats, high-water-mark replies) never waits on it."""
+        the service's own loop (HTTP, heartbeats, high-water-mark replies) never waits on it.
+        One consumer task per edge this replica holds the lease of; `_rebalance` moves them."""
         nc: LeanClient | None = None
         try:
             nc = await self._connect("control-plane-journal")
-            puller = await self._pull(nc, "casino.journal.*", S.JOURNAL_STREAM, self.cfg.durable)
             self._journal_loop, self._journal_task = asyncio.get_running_loop(), asyncio.current_task()
             ready.set_result(None)
-            await self._consume(puller, self._on_entries)
+            while self._running:
+                try:
+                    await self._rebalance(nc)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - NATS or the database away: next round
+                    log.warning("journal rebalance failed", error=repr(exc))
+                await asyncio.sleep(self.cfg.rebalance_s)
         except asyncio.CancelledError:
             pass
         except BaseException as exc:
@@ -119,27 +135,66 @@ class Bus:
                 return
             raise
         finally:
+            for edge in list(self._appliers):
+                await self._stop_applier(edge)
             if nc is not None:
                 await _close(nc)
 
+    async def journal_edges(self, nc: LeanClient) -> list[str]:
+        """The edges with entries in the journal stream (its subjects)."""
+        info = await nc.jetstream(timeout=5).stream_info(S.JOURNAL_STREAM, subjects_filter=S.journal_subject("*"))
+        return sorted(edge_of(subj) for subj in (info.state.subjects or {}))
+
+    async def _rebalance(self, nc: LeanClient) -> None:
+        edges = await self.journal_edges(nc)
+        gained, release = await asyncio.to_thread(L.rebalance, self.leases, edges)
+        mine = await asyncio.to_thread(self.leases.held, L.EDGE)
+        for edge in [e for e in self._appliers if e in release or e not in mine]:
+            await self._stop_applier(edge)  # its current batch ends first, then the lease goes
+            if edge in release:
+                await asyncio.to_thread(self.leases.release, L.EDGE, edge)
+            log.info("journal lease given up", edge=edge, replica=self.leases.replica)
+        for edge in sorted(mine - set(self._appliers) - release):
+            running = [True]
+            puller = await self._pull(nc, S.journal_subject(edge), S.JOURNAL_STREAM, f"{self.cfg.durable}-{edge}")
+            task = asyncio.create_task(self._consume(puller, self._on_entries, running), name=f"cp-journal-{edge}")
+            self._appliers[edge] = (task, running, puller)
+            log.info("journal lease taken", edge=edge, replica=self.leases.replica, new=edge in gained)
+        self.applying = frozenset(self._appliers)
+
+    async def _stop_applier(self, edge: str) -> None:
+        task, running, puller = self._appliers.pop(edge)
+        running[0] = False
+        try:
+            await asyncio.wait_for(asyncio.shield(task), 5)
+        except (TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001 - stuck: cancel it
+            task.cancel()
+        await puller.close()
+        self.applying = frozenset(self._appliers)
+
     async def ensure_streams(self) -> None:
-        """Create the sync streams when missing (`contract.streams`, the edge's definition too)."""
-        await streams.ensure_streams(self._js(), duplicate_window_s=self.cfg.duplicate_window_s)
+        """Create the sync streams when missing (`contract.streams`, the edge's definition too), at
+        `stream_replicas` (3 on a three-node cluster)."""
+        await streams.ensure_streams(self._js(), replicas=self.cfg.stream_replicas,
+                                     duplicate_window_s=self.cfg.duplicate_window_s)
 
     async def _pull(self, nc: LeanClient, subject: str, stream: str, durable: str) -> Puller:
         config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=self.cfg.ack_wait_s,
-                                deliver_policy=DeliverPolicy.ALL, max_ack_pending=10_000, max_deliver=-1)
+                                deliver_policy=DeliverPolicy.ALL, max_ack_pending=10_000, max_deliver=-1,
+                                filter_subject=subject)
         # creates (or binds to) the durable consumer; messages are pulled by the Puller
         js = nc.jetstream()
         await js.pull_subscribe(subject, durable=durable, stream=stream, config=config)
         return await Puller(nc, js._prefix, stream, durable).start()
 
-    async def _consume(self, puller: Puller, handle: Handler) -> None:
+    async def _consume(self, puller: Puller, handle: Handler, running: list[bool] | None = None) -> None:
         """Batches are handled one after the other, in stream order. In a backlog the next batch
-        is fetched while the current one is applied."""
+        is fetched while the current one is applied. Ends after the current batch once
+        `running[0]` is False (a lease given up)."""
         nxt: asyncio.Future[list[Delivery]] | None = None
+        running = running or [True]
         try:
-            while self._running:
+            while self._running and running[0]:
                 try:
                     msgs = await (nxt or puller.fetch(self.cfg.fetch_batch, timeout=1))
                     nxt = None
@@ -163,6 +218,8 @@ class Bus:
         finally:
             if nxt is not None:
                 nxt.cancel()
+            if not running[0]:  # a lease given up: hand back what was delivered but not handled
+                await puller.nak(puller.take_buffered())
 
     async def _handle(self, puller: Puller, msgs: list[Delivery], handle: Handler) -> None:
         try:

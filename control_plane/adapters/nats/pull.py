@@ -51,10 +51,20 @@ class Puller:
         self._req_subject = b""
         self._ended = False  # the current request got its terminating status
         self._wake = asyncio.Event()
+        self._sub: Any = None
 
     async def start(self) -> Puller:
-        await self.nc.raw_subscribe(self.inbox + ".*", self._on_msg)
+        self._sub = await self.nc.raw_subscribe(self.inbox + ".*", self._on_msg)
         return self
+
+    async def close(self) -> None:
+        """Stop receiving (deliveries still in flight come back after ack_wait)."""
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:  # noqa: BLE001 - the connection is gone: nothing to stop
+                log.debug("unsubscribe failed", error=repr(exc))
 
     def _on_msg(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
         if not data and headers:
@@ -109,6 +119,11 @@ class Puller:
                 await self._wait(n, 5.0)
         out = self._buf[:n]
         del self._buf[:n]
+        return out
+
+    def take_buffered(self) -> list[Delivery]:
+        """Deliveries received but not fetched yet (e.g. to nak them when giving the consumer up)."""
+        out, self._buf = self._buf, []
         return out
 
     async def ack(self, msgs: list[Delivery]) -> None:

@@ -1,10 +1,11 @@
 """The global audit view of an edge and checkpoint inclusion proofs."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
+from contract.bounds import INT64_MAX
 from control_plane.http.auth import principal, scope, scoped
 from control_plane.http.deps import services
 from control_plane.http.errors import ApiError
@@ -28,7 +29,8 @@ def audit_edge(request: Request, edge_id: str) -> dict[str, Any]:
 
 
 @router.get("/v1/audit/edges/{edge_id}/checkpoints")
-def audit_checkpoint(request: Request, edge_id: str, covering_seq: int) -> dict[str, Any]:
+def audit_checkpoint(request: Request, edge_id: str,
+                     covering_seq: Annotated[int, Query(ge=1, le=INT64_MAX)]) -> dict[str, Any]:
     _edge_scope(request, edge_id)
     out = services(request).checkpoints.covering(edge_id, covering_seq)
     if out is None:

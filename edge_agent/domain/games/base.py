@@ -61,6 +61,9 @@ class PlayContext(Protocol):
     def check_extra_stake(self, player: str, amount: int) -> None:
         """Refuse (DomainError) an extra stake the player's funds, limits or the table's round maximum forbid."""
 
+    def check_player(self, player: str) -> None:
+        """Refuse (DomainError) any decision of a player who may not play now (exclusion, break)."""
+
 
 class PlayPhase(Protocol):
     """A game's own part of a round, run by the scheduler after betting closes, before settlement."""

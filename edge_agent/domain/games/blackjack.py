@@ -233,8 +233,9 @@ class Phase:
             added = p.check(bet_id, what)
         except BJ.Refused as r:
             raise E.DomainError(r.code, r.message, 409 if r.code in _CONFLICTS else 422) from None
+        self.ctx.check_player(player)  # excluded or on a break: no decision (the hand stands)
         if added:
-            self.ctx.check_extra_stake(player, added)  # funds, loss limits, exclusion, breaks
+            self.ctx.check_extra_stake(player, added)  # funds, loss limits
         s = p.step
         p.decide(bet_id, what)
         self._waiting.discard(bet_id)

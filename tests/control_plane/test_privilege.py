@@ -1,0 +1,150 @@
+"""Issue 15 in the cloud: token issuance is scoped (the escalation matrix over HTTP), the
+bootstrap secret closes at the first operator, the example secret is refused, lifetimes are
+capped by role, and every error (404, 405, 415, 422, 500) comes in the envelope."""
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from contract import tokens
+from control_plane.config import ControlPlaneConfig, load_config
+from tests.control_plane.conftest import BOOTSTRAP, client, token
+
+BOOT = {"X-Bootstrap-Secret": BOOTSTRAP}
+
+# (issuer role, issuer jurisdiction) -> what it may mint, as (role, jurisdiction); everything else is 403.
+MATRIX: dict[tuple[str, str], set[tuple[str, str]]] = {
+    ("admin", "*"): {("operator", "*"), ("operator", "ON"), ("operator", "MT"), ("regulator", "ON"),
+                     ("regulator", "MT"), ("edge", "ON"), ("edge", "MT"), ("accounts", "ON"), ("accounts", "MT")},
+    ("operator", "ON"): {("operator", "ON"), ("edge", "ON"), ("accounts", "ON")},
+    ("operator", "*"): {("operator", "ON"), ("operator", "MT"), ("edge", "ON"), ("edge", "MT"),
+                        ("accounts", "ON"), ("accounts", "MT")},
+    ("accounts", "ON"): {("player", "ON")},
+    ("player", "ON"): set(),
+    ("regulator", "ON"): set(),
+    ("edge", "ON"): set(),
+}
+TARGETS = [(role, jur) for role in tokens.ROLES for jur in ("ON", "MT", "*")]
+
+
+@pytest.fixture
+async def cp(make_cp):  # type: ignore[no-untyped-def]
+    return await make_cp(None)
+
+
+@pytest.mark.parametrize("issuer", sorted(MATRIX), ids=lambda i: f"{i[0]}-{i[1]}")
+async def test_escalation_matrix_over_http(cp, issuer) -> None:  # type: ignore[no-untyped-def]
+    role, jur = issuer
+    async with client(cp, token(cp, f"{role}-issuer", role, jur)) as http:
+        for target in TARGETS:
+            r = await http.post("/v1/tokens", json={"sub": "x", "role": target[0], "jurisdiction": target[1]})
+            allowed = target in MATRIX[issuer]
+            assert r.status_code == (200 if allowed else 403), (issuer, target, r.text)
+            if allowed:
+                p = tokens.verify(cp.public_pem, r.json()["token"])
+                assert (p.role, p.jurisdiction) == target
+            else:
+                assert r.json()["error"]["code"] == "forbidden"
+
+
+async def test_an_operator_of_on_cannot_reach_mt(cp) -> None:  # type: ignore[no-untyped-def]
+    """The reported escalation: an ON operator minting for * or for an MT player."""
+    async with client(cp, token(cp, "op-on", "operator", "ON")) as http:
+        for body in ({"sub": "x", "role": "operator", "jurisdiction": "*"},
+                     {"sub": "x", "role": "operator", "jurisdiction": "MT"},
+                     {"sub": "alice", "role": "player", "jurisdiction": "MT"},
+                     {"sub": "alice", "role": "player", "jurisdiction": "ON"},
+                     {"sub": "inspector", "role": "regulator", "jurisdiction": "ON"},
+                     {"sub": "root", "role": "admin", "jurisdiction": "*"}):
+            r = await http.post("/v1/tokens", json=body)
+            assert r.status_code == 403, (body, r.text)
+
+
+async def test_bootstrap_secret_closes_when_the_first_operator_exists(cp) -> None:  # type: ignore[no-untyped-def]
+    async with client(cp) as http:
+        # Before any operator: the secret works (players, regulators too: there is no one else yet).
+        r = await http.post("/v1/tokens", json={"sub": "p", "role": "player", "jurisdiction": "MT"}, headers=BOOT)
+        assert r.status_code == 200
+        r = await http.post("/v1/tokens", json={"sub": "root", "role": "admin", "jurisdiction": "*"}, headers=BOOT)
+        assert r.status_code == 200
+        admin = r.json()["token"]
+        for body in ({"sub": "root2", "role": "admin", "jurisdiction": "*"},
+                     {"sub": "p", "role": "player", "jurisdiction": "MT"}):
+            r = await http.post("/v1/tokens", json=body, headers=BOOT)
+            assert (r.status_code, r.json()["error"]["code"]) == (403, "bootstrap_closed")
+        # the admin goes on minting within its rights
+        r = await http.post("/v1/tokens", json={"sub": "op", "role": "operator", "jurisdiction": "MT"},
+                            headers={"Authorization": f"Bearer {admin}"})
+        assert r.status_code == 200
+
+
+async def test_bootstrap_closed_survives_a_restart(make_cp) -> None:  # type: ignore[no-untyped-def]
+    cp = await make_cp(None)
+    async with client(cp) as http:
+        r = await http.post("/v1/tokens", json={"sub": "op", "role": "operator", "jurisdiction": "*"}, headers=BOOT)
+        assert r.status_code == 200
+    await cp.stop()
+    cp2 = await make_cp(None)  # same database
+    async with client(cp2) as http:
+        r = await http.post("/v1/tokens", json={"sub": "op2", "role": "operator", "jurisdiction": "*"}, headers=BOOT)
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "bootstrap_closed")
+
+
+@pytest.mark.parametrize("secret", ["change-me", "short", ""])
+def test_the_example_secret_is_refused_at_start(secret: str) -> None:
+    with pytest.raises(ValidationError, match="bootstrap_secret"):
+        ControlPlaneConfig(bootstrap_secret=secret)
+
+
+def test_the_example_config_does_not_start_as_shipped(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "control_plane" / "config.example.yaml"
+    with pytest.raises(ValidationError, match="bootstrap_secret"):
+        load_config(example)
+    fixed = tmp_path / "cp.yaml"
+    fixed.write_text(example.read_text().replace("change-me", "3f" * 16))
+    assert load_config(fixed).bootstrap_secret == "3f" * 16
+
+
+async def test_token_lifetimes_are_capped_by_role(cp) -> None:  # type: ignore[no-untyped-def]
+    async with client(cp, token(cp, "acc", "accounts", "MT")) as http:
+        r = await http.post("/v1/tokens", json={"sub": "p", "role": "player", "jurisdiction": "MT",
+                                                "ttl_s": 31 * 365 * 86400})
+        assert r.status_code == 422
+        r = await http.post("/v1/tokens", json={"sub": "p", "role": "player", "jurisdiction": "MT",
+                                                "ttl_s": tokens.MAX_TTL_S["player"] + 1})
+        assert (r.status_code, r.json()["error"]["code"]) == (422, "ttl_too_long")
+        for bad in ("3600", True, 3600.5):
+            r = await http.post("/v1/tokens", json={"sub": "p", "role": "player", "jurisdiction": "MT", "ttl_s": bad})
+            assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_request"), bad
+        r = await http.post("/v1/tokens", json={"sub": "p", "role": "player", "jurisdiction": "MT", "ttl_s": 600})
+        assert r.status_code == 200 and r.json()["expires_in"] == 600
+
+
+async def test_every_error_is_enveloped(cp) -> None:  # type: ignore[no-untyped-def]
+    async with client(cp, token(cp, "ops", "operator", "*")) as http:
+        r = await http.get("/v1/audit/edges/mt-1/checkpoints", params={"covering_seq": "9223372036854775808"})
+        assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_request")
+        r = await http.get("/v1/audit/edges/mt-1/checkpoints", params={"covering_seq": "9223372036854775807"})
+        assert (r.status_code, r.json()["error"]["code"]) == (404, "no_covering_checkpoint")
+        r = await http.get("/nope")
+        assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found")
+        r = await http.delete("/v1/tokens")
+        assert (r.status_code, r.json()["error"]["code"]) == (405, "method_not_allowed")
+        assert "POST" in r.headers["allow"]
+        r = await http.post("/v1/tokens", content=b"sub=x", headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert (r.status_code, r.json()["error"]["code"]) == (415, "unsupported_media_type")
+        r = await http.post("/v1/tokens", content=b"{nope", headers={"Content-Type": "application/json"})
+        assert (r.status_code, r.json()["error"]["code"]) == (400, "malformed_json")
+
+
+async def test_a_bug_answers_500_in_the_envelope(cp) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    cp.app.state.services.registry.list = lambda *a, **k: 1 / 0  # type: ignore[method-assign]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=cp.app, raise_app_exceptions=False),
+                                 base_url="http://cp",
+                                 headers={"Authorization": f"Bearer {token(cp, 'ops', 'operator', '*')}"}) as http:
+        r = await http.get("/v1/edges")
+    assert (r.status_code, r.json()["error"]["code"]) == (500, "internal_error")
