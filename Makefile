@@ -34,10 +34,10 @@ test: setup postgres whep-player
 	@$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 demo: setup
-	@$(VENV)/bin/python -m edge_agent.demo
+	@$(VENV)/bin/python -m demo
 
 bench: setup
-	@bash scripts/bench-all.sh
+	@PYTHON=$(PY) bash scripts/bench-all.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEB_STAMP) .pytest_cache build *.egg-info

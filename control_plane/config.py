@@ -1,19 +1,31 @@
-"""Control-plane configuration: one YAML file mapped onto pydantic models."""
+"""Control-plane configuration: one YAML file mapped onto pydantic models.
+
+Strict all the way down: an unknown key anywhere is refused with its dotted path named. Any
+value can be overridden from the environment as CONTROL_PLANE_<KEY>[__<SUBKEY>]
+(`CONTROL_PLANE_DATABASE_URL`, `CONTROL_PLANE_NATS__PASSWORD`), which wins over the file."""
 from __future__ import annotations
 
 import os
 import re
 import socket
 from pathlib import Path
-from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from contract import aml
 
 
-class HttpConfig(BaseModel):
+class ConfigError(ValueError):
+    """A configuration the control plane refuses; the message names every offending key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HttpConfig(Strict):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None
@@ -21,7 +33,7 @@ class HttpConfig(BaseModel):
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
 
 
-class NatsConfig(BaseModel):
+class NatsConfig(Strict):
     # None: no bus (HTTP only, e.g. API tests). A cluster: its seed list (a list of URLs or one
     # comma-separated string); the client learns the rest of the cluster and fails over by itself.
     url: str | list[str] | None = None
@@ -43,7 +55,7 @@ class NatsConfig(BaseModel):
         return [u.strip() for u in urls if u.strip()]
 
 
-class AmlConfig(BaseModel):
+class AmlConfig(Strict):
     """Thresholds in integer minor units per currency (AMLD4 art. 11(d), 31 CFR 1021.311/313/320)."""
 
     # Defaults: the contract's table (contract/aml.py), which the edges' regulator view applies too.
@@ -57,7 +69,7 @@ class AmlConfig(BaseModel):
     structuring_window_s: int = 24 * 3600
 
 
-class BankRailConfig(BaseModel):
+class BankRailConfig(Strict):
     enabled: bool = True
     state_path: Path | None = None  # the simulated bank's own books (survive our restarts)
     # how long the simulated bank takes to answer a payout (after booking it): tests kill a
@@ -65,24 +77,24 @@ class BankRailConfig(BaseModel):
     answer_delay_s: float = Field(0.0, ge=0)
 
 
-class CryptoRailConfig(BaseModel):
+class CryptoRailConfig(Strict):
     enabled: bool = True
     state_path: Path | None = None
     confirmations: int = Field(3, ge=1)
     block_interval_s: float = Field(2.0, gt=0)
 
 
-class RailsConfig(BaseModel):
+class RailsConfig(Strict):
     bank: BankRailConfig = Field(default_factory=BankRailConfig)
     crypto: CryptoRailConfig = Field(default_factory=CryptoRailConfig)
 
 
-class PspConfig(BaseModel):
+class PspConfig(Strict):
     state_path: Path | None = None
     decline_methods: list[str] = Field(default_factory=lambda: ["declined_card"])
 
 
-class KycConfig(BaseModel):
+class KycConfig(Strict):
     vendor: str = "simulated"
     vendor_delay_s: float = Field(2.0, ge=0)
     callback_secret: str = "dev-kyc-callback-secret"
@@ -92,8 +104,9 @@ EXAMPLE_SECRETS = frozenset({"change-me", "changeme", "secret", "bootstrap"})
 MIN_SECRET_CHARS = 16
 
 
-class ControlPlaneConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ControlPlaneConfig(BaseSettings):
+    model_config = SettingsConfigDict(extra="forbid", env_prefix="CONTROL_PLANE_", env_nested_delimiter="__",
+                                      case_sensitive=False)
     database_url: str = "sqlite:///var/control-plane/control-plane.db"
     data_dir: Path = Path("var/control-plane")
     migrate_on_start: bool = True
@@ -124,6 +137,15 @@ class ControlPlaneConfig(BaseModel):
                              "characters (e.g. `openssl rand -hex 16`), not the example value")
         return v
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings  # the environment wins over the file
+
     def state_path(self, configured: Path | None, name: str) -> Path:
         return configured if configured is not None else self.data_dir / name
 
@@ -135,7 +157,7 @@ class MissingEnvironment(ValueError):
     """A config value names an environment variable that is not set."""
 
 
-def expand_env(value: Any) -> Any:
+def expand_env(value: object) -> object:
     """`"${NAME}"` inside any string value -> the environment's NAME (Kubernetes Secrets arrive as
     environment variables; the ConfigMap holds no secret). An unset NAME is an error, never ""."""
     if isinstance(value, str):
@@ -152,5 +174,12 @@ def expand_env(value: Any) -> Any:
 
 
 def load_config(path: Path) -> ControlPlaneConfig:
-    raw: Any = yaml.safe_load(Path(path).read_text()) or {}
-    return ControlPlaneConfig.model_validate(expand_env(raw))
+    raw = expand_env(yaml.safe_load(Path(path).read_text()) or {})
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    try:
+        return ControlPlaneConfig(**raw)
+    except ValidationError as err:
+        lines = [f"{path}: {'.'.join(str(p) for p in e['loc']) or '(top level)'}: "
+                 f"{'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}" for e in err.errors()]
+        raise ConfigError("\n".join(lines)) from None

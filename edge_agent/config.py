@@ -1,25 +1,44 @@
-"""Edge appliance configuration: one YAML file, values overridable by EDGE_* environment variables."""
+"""Edge appliance configuration: one YAML file, any value overridable by an EDGE_* variable.
+
+Strict all the way down: an unknown key anywhere (`tabels:`) is refused with its path named,
+so a typo cannot start an edge with defaults the operator did not mean. Environment overrides
+go through pydantic-settings (`EDGE_DB_PATH`, `EDGE_HTTP__PORT`, `EDGE_NATS__PASSWORD`: nested
+keys joined by `__`), and win over the file.
+"""
 from __future__ import annotations
 
-import os
+import ipaddress
+from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from contract.kinds import JOURNAL_KINDS
 from edge_agent.domain import games
+from edge_agent.domain import responsible as RG
 from edge_agent.domain.tables import Limits, RuleSet, TableSpec
+from edge_agent.evidence.config import VideoConfig
+from edge_agent.media.config import MediaConfig
 
 
-class LimitsConfig(BaseModel):
+class ConfigError(ValueError):
+    """A configuration file the edge refuses; the message names every offending key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LimitsConfig(Strict):
     min_bet: int = Field(100, gt=0)
     max_bet_per_spot: int = Field(100_000, gt=0)
     max_per_round: int = Field(500_000, gt=0)
 
 
-class TableConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TableConfig(Strict):
     table_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
     game: str
     rules_version: str | None = None
@@ -42,7 +61,7 @@ class TableConfig(BaseModel):
                          self.reveal_s, self.requires_feed, dict(self.options))
 
 
-class HttpConfig(BaseModel):
+class HttpConfig(Strict):
     host: str = "127.0.0.1"
     port: int = 8100
     public_url: str | None = None
@@ -50,7 +69,7 @@ class HttpConfig(BaseModel):
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
 
 
-class NatsConfig(BaseModel):
+class NatsConfig(Strict):
     # None: sync disabled (stand-alone edge). A cluster is given by its seed list: a list of URLs
     # or one comma-separated string; the client tries them in order and learns the rest.
     url: str | list[str] | None = None
@@ -71,15 +90,86 @@ class NatsConfig(BaseModel):
         return [u.strip() for u in urls if u.strip()]
 
 
-class ResidencyPolicy(BaseModel):
-    """What may leave the jurisdiction: kinds (or "*") and fields removed per kind."""
+def _matches_a_kind(pattern: str) -> bool:
+    return any(fnmatchcase(kind, pattern) for kind in JOURNAL_KINDS)
+
+
+class ResidencyPolicy(Strict):
+    """What may leave the jurisdiction: kinds (or "*") and fields removed per kind.
+
+    Every pattern must match a kind the edge journals (contract.kinds): a policy naming kinds
+    that do not exist would silently empty the entries it meant to let through."""
 
     allow_kinds: list[str] = Field(default_factory=lambda: ["*"])
     redact_fields: dict[str, list[str]] = Field(default_factory=dict)
 
+    @field_validator("allow_kinds")
+    @classmethod
+    def _known_kinds(cls, patterns: list[str]) -> list[str]:
+        unknown = [p for p in patterns if not _matches_a_kind(p)]
+        if unknown:
+            raise ValueError(f"kinds the edge never journals: {unknown} (known: {sorted(JOURNAL_KINDS)})")
+        return patterns
 
-class EdgeConfig(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    @field_validator("redact_fields")
+    @classmethod
+    def _known_redactions(cls, fields: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = [p for p in fields if not _matches_a_kind(p)]
+        if unknown:
+            raise ValueError(f"kinds the edge never journals: {unknown}")
+        return fields
+
+
+Period = Literal["24h", "7d", "30d"]
+
+
+class ResponsibleGamblingConfig(Strict):
+    """Jurisdiction defaults for players who chose nothing themselves (edge_agent.domain.responsible).
+
+    A default deposit limit is where every new player starts: lowering it applies at once,
+    raising or removing it waits the 24 h cooling-off like any other increase."""
+
+    default_deposit_limits: dict[Period, int] = Field(default_factory=dict)
+    reality_check_minutes: int | None = Field(None, ge=1, le=1440)
+
+    @field_validator("default_deposit_limits")
+    @classmethod
+    def _positive(cls, limits: dict[Period, int]) -> dict[Period, int]:
+        if any(v <= 0 for v in limits.values()):
+            raise ValueError("deposit limits are positive integer minor units")
+        return limits
+
+
+class RegulatorAccessConfig(Strict):
+    """Who may reach the regulator routes (`/regulator/...`): the token decides the jurisdiction,
+    `allowed_cidrs` the networks (empty: any network). Checked on the peer address of the
+    connection; put the edge's own reverse proxy, if any, on a network in the list."""
+
+    regulator: str | None = None         # e.g. MGA, AGCO (shown in the regulator view)
+    allowed_cidrs: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, cidrs: list[str]) -> list[str]:
+        for c in cidrs:
+            ipaddress.ip_network(c, strict=False)  # raises ValueError naming the bad entry
+        return cidrs
+
+    def allows(self, host: str | None) -> bool:
+        if not self.allowed_cidrs:
+            return True
+        if host is None:
+            return False
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(addr in ipaddress.ip_network(c, strict=False) for c in self.allowed_cidrs)
+
+
+class EdgeConfig(BaseSettings):
+    model_config = SettingsConfigDict(extra="forbid", env_prefix="EDGE_", env_nested_delimiter="__",
+                                      case_sensitive=False)
     edge_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
     jurisdiction: str
     currency: str = "EUR"
@@ -95,12 +185,28 @@ class EdgeConfig(BaseModel):
     tables: list[TableConfig] = Field(default_factory=list)
     nats: NatsConfig = Field(default_factory=NatsConfig)
     residency: ResidencyPolicy = Field(default_factory=ResidencyPolicy)
-    media: Any | None = None  # edge_agent.media.config.MediaConfig when video is on
-    # In-country Litestream replica of the journal: a directory / file:// URL, or s3://bucket/path
-    # (credentials from LITESTREAM_ACCESS_KEY_ID / LITESTREAM_SECRET_ACCESS_KEY). None: no replica.
+    responsible_gambling: ResponsibleGamblingConfig = Field(default_factory=ResponsibleGamblingConfig)
+    regulator_access: RegulatorAccessConfig = Field(default_factory=RegulatorAccessConfig)
+    media: MediaConfig | None = None  # None: no video on this edge
+    video: VideoConfig | None = None  # round video evidence and the vision check (needs media)
+    # In-country Litestream replica of the journal, run as the edge's child: a directory /
+    # file:// URL, or s3://bucket/path (credentials from LITESTREAM_ACCESS_KEY_ID /
+    # LITESTREAM_SECRET_ACCESS_KEY). None: no replica, or Litestream runs as its own unit.
     replica: str | None = None
+    # Where that child Litestream serves its own metrics ("127.0.0.1:9090"), read by the alerts.
+    replica_metrics_addr: str | None = None
     checkpoint_interval_s: float = 30.0
     checkpoint_key_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the file (Kubernetes: the Secret over the ConfigMap).
+        return env_settings, init_settings
 
     def token_public_key(self) -> str | None:
         if self.token_public_key_pem:
@@ -119,24 +225,33 @@ class EdgeConfig(BaseModel):
     def table_specs(self) -> list[TableSpec]:
         return [t.spec() for t in self.tables]
 
+    def rg_defaults(self) -> RG.Defaults:
+        rg = self.responsible_gambling
+        return RG.Defaults(deposit_limits=dict(rg.default_deposit_limits), reality_check_min=rg.reality_check_minutes)
+
+
+PATH_KEYS = ("db_path", "token_public_key_file", "residency_key_file", "checkpoint_key_file")
+
+
+def describe(err: ValidationError, source: str) -> str:
+    """One line per problem, each naming the key by its dotted path."""
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"{source}: {key}: {msg}")
+    return "\n".join(lines)
+
 
 def load_config(path: str | Path) -> EdgeConfig:
     raw = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    try:
+        cfg = EdgeConfig(**raw)
+    except ValidationError as err:
+        raise ConfigError(describe(err, str(path))) from None
+    # Relative paths are relative to the file (from it or from the environment alike).
     base = Path(path).resolve().parent
-    # EDGE_DB_PATH, EDGE_HTTP__PORT ... (Kubernetes: config from env or mounted files)
-    for key, value in os.environ.items():
-        if key.startswith("EDGE_") and key != "EDGE_CONFIG":
-            parts = key[5:].lower().split("__")
-            node = raw
-            for p in parts[:-1]:
-                node = node.setdefault(p, {})
-            node[parts[-1]] = yaml.safe_load(value)
-    for k in ("db_path", "token_public_key_file", "residency_key_file", "checkpoint_key_file"):
-        if raw.get(k) and not Path(raw[k]).is_absolute():
-            raw[k] = str(base / raw[k])
-    cfg = EdgeConfig.model_validate(raw)
-    if cfg.media is not None and not hasattr(cfg.media, "model_dump"):
-        from edge_agent.media.config import MediaConfig
-
-        cfg.media = MediaConfig.model_validate(cfg.media)
-    return cfg
+    update = {k: base / v for k in PATH_KEYS if (v := getattr(cfg, k)) is not None and not Path(v).is_absolute()}
+    return cfg.model_copy(update=update) if update else cfg

@@ -1,4 +1,8 @@
-"""Prometheus metrics of the edge (names documented in docs/OPERATIONS.md)."""
+"""Prometheus metrics of the edge (names documented in docs/OPERATIONS.md).
+
+Replication of the journal is not measured here: Litestream exports its own metrics on the
+`addr:` of its config (`litestream_txid`, `litestream_sync_error_count`), whether it runs as the
+edge's child or as its own unit; the alert rules read those."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -29,11 +33,10 @@ BETS = Tally("casino_bets", "Bets by table and result (accepted or the refusal c
 BET_ACK = Histogram("casino_bet_ack_seconds", "Bet received to durable acknowledgement",
                     buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
 ROUNDS = Counter("casino_rounds_total", "Rounds ended, by table and result", ["table", "result"])
-JOURNAL_HEAD = Gauge("casino_journal_head_seq", "Last seq appended to the journal")
+JOURNAL_HEAD = Gauge("casino_journal_head_seq", "Last seq committed to the journal (set by the store at every commit)")
 JOURNAL_COMMIT = Histogram("casino_journal_commit_seconds", "Duration of one group commit (fsync included)",
                            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5))
 ERRORS = Counter("casino_errors_total", "Refused requests by error code", ["code"])
 WS_CONNECTIONS = Gauge("casino_ws_connections", "Open player WebSocket connections")
 SYNC_LAG = Gauge("casino_sync_lag_entries", "Journal entries not yet acknowledged by the cloud", ["edge"])
 SYNC_LAST_ACK = Gauge("casino_sync_last_ack_timestamp_seconds", "When the cloud last acknowledged an entry")
-REPLICA_LAG = Gauge("casino_replica_lag_seconds", "Age of the newest replicated journal state (Litestream)")

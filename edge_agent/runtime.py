@@ -10,7 +10,7 @@ import gc
 import os
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import structlog
 import uvicorn
@@ -20,6 +20,12 @@ from edge_agent.api.app import create_app
 from edge_agent.casino import Casino
 from edge_agent.config import EdgeConfig, load_config
 
+if TYPE_CHECKING:  # the optional parts, imported only when configured
+    from edge_agent.audit import litestream
+    from edge_agent.audit.checkpoints import CheckpointPublisher
+    from edge_agent.media.service import MediaService
+    from edge_agent.sync.service import SyncService
+
 log = structlog.get_logger("edge")
 
 
@@ -27,9 +33,9 @@ class Edge:
     def __init__(self, config: EdgeConfig) -> None:
         self.config = config
         self.casino = Casino(config)
-        self.media: Any = None
-        self.sync: Any = None
-        self.checkpoints: Any = None
+        self.media: MediaService | None = None
+        self.sync: SyncService | None = None
+        self.checkpoints: CheckpointPublisher | None = None
         routers: list[APIRouter] = []
         if config.media is not None:
             from edge_agent.media.casino_policy import CasinoViewerPolicy
@@ -54,7 +60,7 @@ class Edge:
             self.sync = SyncService(self.casino, config,
                                     viewers=(self.media.viewer_count if self.media else (lambda: 0)))
             self.app.state.edge.health_checks["sync"] = self.sync.health
-        self.replicator: Any = None
+        self.replicator: litestream.Replicator | None = None
 
     def _optional_routers(self) -> list[APIRouter]:
         routers: list[APIRouter] = []
@@ -95,10 +101,9 @@ class Edge:
         from edge_agent.audit import litestream
 
         cfg_path = Path(self.config.db_path).with_suffix(".litestream.yml")
-        litestream.write_config(cfg_path, self.config.db_path, self.config.replica)
+        litestream.write_config(cfg_path, self.config.db_path, self.config.replica,
+                                metrics_addr=self.config.replica_metrics_addr)
         self.replicator = litestream.Replicator(cfg_path).start()
-        self.replica_monitor = litestream.ReplicaMonitor(self.config.db_path, self.config.replica, self.replicator)
-        self.replica_monitor.start()
 
     def _start_checkpoints(self) -> None:
         if self.config.checkpoint_key_file is None or self.sync is None:
@@ -126,7 +131,6 @@ class Edge:
             finally:
                 self.casino.close()
                 if self.replicator is not None:
-                    self.replica_monitor.stop()
                     await asyncio.to_thread(self.replicator.stop)
 
 

@@ -41,6 +41,10 @@ def create_app(casino: Casino, *, extra_routers: list[APIRouter] | None = None) 
                        allow_headers=["*"], expose_headers=["Location", "ETag", "Retry-After", "Link"])
     app.add_middleware(errors.JsonOnly, exempt_prefixes=("/v1/kyc", "/whep/"))
     app.add_middleware(BodyLimit, max_bytes=cfg.http.max_body_bytes, per_path={"/v1/kyc": KYC_MAX_BYTES})
+    if cfg.regulator_access.allowed_cidrs:
+        from edge_agent.regulator.networks import RegulatorNetworks
+
+        app.add_middleware(RegulatorNetworks, access=cfg.regulator_access)
     app.include_router(public_router(state))
     app.include_router(player_router(state))
     app.include_router(operator_router(state))

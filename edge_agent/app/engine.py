@@ -24,7 +24,7 @@ class Engine:
         self.config = config
         self.store = store
         self.clock = clock
-        self.state = ST.EdgeState(config.table_specs())
+        self.state = ST.EdgeState(config.table_specs(), config.rg_defaults())
         self.events = EventHub()
         # Told at the player's next connection: what happened while nobody could be listening.
         self.notices: dict[str, list[dict[str, Any]]] = {}

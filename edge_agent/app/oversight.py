@@ -4,9 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from contract.bounds import is_int64
+from contract.kinds import REGULATOR_QUERY
 from edge_agent.app.engine import Engine
-
-REGULATOR_QUERY = "regulator.query"  # regulator, jurisdiction, route, params, status
 
 
 def _clean(v: Any) -> Any:

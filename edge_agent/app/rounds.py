@@ -120,6 +120,7 @@ class RoundScheduler:
         self._tasks: list[asyncio.Task[None]] = []
         # Round video and the camera check of reveals (edge_agent/evidence/hooks.py); None: off.
         self.witness: Any = None
+        self._previewed: dict[str, tuple[Any, games.Settlement]] = {}
 
     # --- start-up and shutdown ----------------------------------------------------------------
 
@@ -274,7 +275,8 @@ class RoundScheduler:
         """The round.settled data; raises when the round cannot be settled."""
         seed = self._seeds.seed(r)
         cs = fairness.client_seed(r.client_seed_bets())
-        result = games.get(r.game).settle(r, seed, cs)
+        previewed = self._previewed.pop(r.table_id, None)
+        result = previewed[1] if previewed and previewed[0] == r.key else games.get(r.game).settle(r, seed, cs)
         data = {"table_id": r.table_id, "chain_id": r.chain_id, "n": r.n, "game": r.game,
                 "server_seed": seed.hex(), "client_seed": cs, "outcome": result.outcome, "payouts": result.payouts}
         # What the journal could not hold or a verifier could not re-check fails here, not later.

@@ -18,7 +18,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import yaml
 
 from contract import journal as J
+from edge_agent.children import die_with_parent
 from edge_agent.journal.index import RoundIndex
 
 
@@ -78,9 +78,15 @@ def replica_config(replica: str | Path | S3Replica, sync_interval: str = "1s") -
 
 
 def write_config(path: str | Path, db_path: str | Path, replica: str | Path | S3Replica, *,
-                 sync_interval: str = "1s") -> Path:
-    """Write a litestream.yml replicating one journal to one replica."""
-    cfg = {"dbs": [{"path": str(Path(db_path).resolve()), "replicas": [replica_config(replica, sync_interval)]}]}
+                 sync_interval: str = "1s", metrics_addr: str | None = None) -> Path:
+    """Write a litestream.yml replicating one journal to one replica.
+
+    `metrics_addr` ("127.0.0.1:9090"): where Litestream serves its own Prometheus metrics, the
+    only source of the replication alerts (the Ansible role's unit renders the same `addr:`)."""
+    cfg: dict[str, Any] = {}
+    if metrics_addr:
+        cfg["addr"] = metrics_addr
+    cfg["dbs"] = [{"path": str(Path(db_path).resolve()), "replicas": [replica_config(replica, sync_interval)]}]
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -96,9 +102,11 @@ class Replicator:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Replicator:
-        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+        with open(self.log_path, "ab") as log:
+            # Its own session (a terminal's Ctrl-C is the edge's to handle), yet never outliving the edge.
             self.proc = subprocess.Popen([litestream_binary(), "replicate", "-config", str(self.config_path)],
-                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=die_with_parent())  # noqa: PLW1509 - one prctl call
         return self
 
     def stop(self, timeout: float = 15.0) -> int | None:
@@ -120,54 +128,6 @@ class Replicator:
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
-
-
-class ReplicaMonitor:
-    """Keeps `casino_replica_lag_seconds` current: how far the replica trails the journal.
-
-    For a directory replica: the journal's last write (WAL mtime) minus the replica's newest
-    file, never negative (an idle journal whose replica caught up has lag 0). For a remote
-    replica only the process is observable: 0 while Litestream runs, else the time since it died.
-    """
-
-    def __init__(self, db_path: str | Path, replica: str | Path, replicator: Replicator, interval: float = 2.0) -> None:
-        url = str(replica)
-        self.dir = Path(url[len("file://"):]) if url.startswith("file://") else (None if "://" in url else Path(url))
-        self.wal = Path(str(db_path) + "-wal")
-        self.replicator = replicator
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="replica-monitor", daemon=True)
-        self._dead_since: float | None = None
-
-    def lag(self) -> float:
-        if not self.replicator.running:
-            self._dead_since = self._dead_since or time.time()
-            return time.time() - self._dead_since
-        self._dead_since = None
-        if self.dir is None:
-            return 0.0
-        try:
-            written = self.wal.stat().st_mtime
-        except FileNotFoundError:
-            return 0.0
-        newest = max((f.stat().st_mtime for f in self.dir.rglob("*") if f.is_file()), default=0.0)
-        return max(0.0, written - newest) if newest else time.time() - written
-
-    def _run(self) -> None:
-        from edge_agent import metrics as M
-
-        while not self._stop.wait(self.interval):
-            try:
-                M.REPLICA_LAG.set(self.lag())
-            except OSError:
-                pass
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
 
 
 def restore(out_path: str | Path, *, replica: str | Path | None = None, config_path: str | Path | None = None,

@@ -86,6 +86,21 @@ class Windowed:
         return sum(v for h, v in self.buckets if h + HOUR > since)
 
 
+@dataclass(frozen=True)
+class Defaults:
+    """The jurisdiction's starting point for a player who chose nothing (edge config
+    `responsible_gambling`): deposit limits per window and a reality-check interval."""
+
+    deposit_limits: dict[str, int] = field(default_factory=dict)  # window ("24h", "7d", "30d") -> minor units
+    reality_check_min: int | None = None
+
+    def new_player(self) -> PlayerRG:
+        p = PlayerRG(reality_check_min=self.reality_check_min)
+        for period, amount in self.deposit_limits.items():
+            p.limits[("deposit", period)] = Limit(current=amount)
+        return p
+
+
 @dataclass
 class PlayerRG:
     limits: dict[tuple[str, str], Limit] = field(default_factory=dict)

@@ -12,6 +12,16 @@ from typing import Any
 
 from contract import journal as J
 from contract import sync as S
+from contract.kinds import (  # the kinds are named once, in contract.kinds
+    LIMITS_CHANGED,
+    PLAYER_REGISTERED,
+    PLAYER_SETTINGS,
+    SESSION_ENDED,
+    SESSION_STARTED,
+    TABLE_FEED,
+    TABLE_RULES,
+    TABLE_STATUS,
+)
 from edge_agent.domain import games
 from edge_agent.domain import ledger as L
 from edge_agent.domain import responsible as RG
@@ -20,14 +30,6 @@ from edge_agent.domain.tables import Limits, RuleSet, TableSpec
 
 # Edge kinds beyond CONTRACT section 2 and contract.sync.
 ROUND_CLOSED = J.ROUND_CLOSED
-PLAYER_REGISTERED = "player.registered"     # player, jurisdiction
-PLAYER_SETTINGS = "player.settings"         # player, reality_check_min
-SESSION_STARTED = "session.started"         # player, session_id
-SESSION_ENDED = "session.ended"             # player, session_id, reason
-LIMITS_CHANGED = "limits.changed"           # player, limit, period, amount|None, effective_ts
-TABLE_RULES = "table.rules"                 # table_id, version, game, limits
-TABLE_STATUS = "table.status"               # table_id, enabled, reason, by
-TABLE_FEED = "table.feed"                   # table_id, live, reason
 
 __all__ = ["CLOSED", "OPEN", "Bet", "Chain", "EdgeState", "Round", "Table", "Withdrawal"]
 
@@ -59,7 +61,8 @@ class Withdrawal:
 
 
 class EdgeState:
-    def __init__(self, tables: list[TableSpec]) -> None:
+    def __init__(self, tables: list[TableSpec], rg_defaults: RG.Defaults | None = None) -> None:
+        self.rg_defaults = rg_defaults or RG.Defaults()
         self.ledger = L.Ledger()
         self.tables: dict[str, Table] = {t.table_id: Table(spec=t, rules=t.rules) for t in tables}
         self.players: dict[str, RG.PlayerRG] = {}
@@ -102,7 +105,7 @@ class EdgeState:
     def player(self, psn: str) -> RG.PlayerRG:
         p = self.players.get(psn)
         if p is None:
-            p = self.players[psn] = RG.PlayerRG()
+            p = self.players[psn] = self.rg_defaults.new_player()
         return p
 
     def cash(self, psn: str) -> int:

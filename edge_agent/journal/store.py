@@ -32,6 +32,7 @@ import orjson
 from contract import journal as J
 from contract.bounds import first_unbounded
 from contract.canonical import canonical_json_fast
+from edge_agent import metrics as M
 from edge_agent.app.ports import (
     ChainSecret,
     Data,
@@ -126,6 +127,7 @@ class JournalStore:
         row = self._conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
         self.seq, self.head = (row[0], row[1]) if row else (0, J.GENESIS_PREV)
         self.durable_seq = self.seq
+        M.JOURNAL_HEAD.set(self.seq)
         self._last_ts = 0
         self._queue: deque[tuple[tuple[Any, ...] | None, list[SideOp]]] = deque()
         self._cv = threading.Condition()
@@ -246,6 +248,8 @@ class JournalStore:
             for cb in self.on_commit:
                 cb(len(rows), elapsed)
             if rows:
+                # The store owns the head: the gauge moves with every commit, not only at replay.
+                M.JOURNAL_HEAD.set(rows[-1][0])
                 self._notify(rows[-1][0], None)
             else:
                 self._notify(self.durable_seq, None)

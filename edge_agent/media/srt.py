@@ -42,6 +42,7 @@ PEER_IDLE_MS = 3000  # a vanished studio frees the link for its reconnect sooner
 SRT_REJX_FORBIDDEN = 1403  # user-defined rejection: "forbidden" (HTTP-like 403)
 LOG_WARNING = 4
 MAX_PAYLOAD = 1500
+MAX_PENDING = 1024
 
 _HOOK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
                          ctypes.c_char_p)
@@ -170,6 +171,8 @@ class SrtListener:
             self.reject("bad_streamid", peer)
             return -1
         with _lock:
+            if len(_pending) >= MAX_PENDING:  # handshakes that never concluded: forget the oldest
+                del _pending[next(iter(_pending))]
             _pending[ns] = (self, peer)
         return 0
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from contract.kinds import VISION_CHECKED
 from edge_agent.evidence import metrics as M
 from edge_agent.studio import cards as K
 from edge_agent.vision.config import VisionConfig
@@ -18,7 +19,6 @@ from edge_agent.vision.dealer_link import DealerLink
 from edge_agent.vision.stage import TableVision, Verdict
 
 log = structlog.get_logger(__name__)
-VISION_CHECKED = "vision.checked"  # table_id, chain_id, n, result, expected, seen, latency_ms
 DEALER_ERROR = "dealer_error"
 
 Append = Callable[[str, dict[str, Any]], dict[str, Any]]
@@ -43,6 +43,11 @@ class RevealCheck:
         self.visions = {t: TableVision(t, games[t], rung.width, rung.height)
                         for t in self.links if games.get(t) in ("roulette", "baccarat", "blackjack")}
         self._append, self._publish = append, publish
+        from edge_agent.evidence import metrics as EM
+
+        for t in self.visions:  # exported from the start: an alert on it sees 0, not nothing
+            for result in ("match", "mismatch", "unreadable"):
+                EM.VISION.labels(table=t, result=result)
 
     def covers(self, table_id: str) -> bool:
         return table_id in self.visions

@@ -50,7 +50,7 @@ def test_config_refuses_unknown_keys_and_open_secret_files(tmp_path: Path) -> No
     assert SECRET not in repr(feed)  # the config names the file, never the secret
 
 
-async def test_only_the_right_studio_makes_the_table_live(edge_factory, studio, tmp_path: Path) -> None:
+async def test_only_the_right_studio_makes_the_table_live(edge_factory, studio, tmp_path: Path, capfd) -> None:
     key = _secret_file(tmp_path)
     edge = await edge_factory(start=False)
     cfg = edge.service.config
@@ -83,3 +83,5 @@ async def test_only_the_right_studio_makes_the_table_live(edge_factory, studio, 
     studio("t1", port, "--passphrase-file", str(key), "--streamid", "studio-t1", "--no-audio")
     assert await edge.wait(lambda: svc.is_live("t1"), timeout=20), "the right studio never went live"
     assert edge.ups == ["t1"]
+    out, err = capfd.readouterr()  # the edge's logs (and its transcoder's, and libsrt's) of the whole run
+    assert "srt.caller_refused" in out + err and SECRET not in out + err

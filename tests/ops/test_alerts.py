@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.ops.promql import family as metric_family
+from tests.ops.promql import references
+
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "ops" / "prometheus" / "alerts.yml"
 RULE_TESTS = ROOT / "ops" / "prometheus" / "alerts_test.yml"
@@ -18,13 +21,9 @@ DOC = ROOT / "docs" / "OPERATIONS.md"
 REQUIRED_METRICS = {
     "casino_bets_total", "casino_bet_ack_seconds", "casino_journal_head_seq", "casino_journal_commit_seconds",
     "casino_errors_total", "casino_sync_lag_entries", "casino_sync_last_ack_timestamp_seconds",
-    "casino_replica_lag_seconds", "media_glass_to_glass_seconds", "media_viewer_loss_ratio", "media_viewers",
+    "litestream_txid", "litestream_sync_error_count", "media_glass_to_glass_seconds", "media_viewer_loss_ratio", "media_viewers",
     "media_rung_late_frames_total", "controlplane_sync_lag_entries",
 }
-PROMQL_WORDS = {"sum", "by", "rate", "histogram_quantile", "avg", "max", "min", "and", "or", "unless", "on",
-                "offset", "time", "changes", "clamp_min", "le", "instance", "edge", "result", "code", "table"}
-
-
 def documented_metrics() -> set[str]:
     text = DOC.read_text()
     section = text.split("## 3. Metrics and alerts", 1)[1].split("\n## ", 1)[0]
@@ -32,12 +31,9 @@ def documented_metrics() -> set[str]:
 
 
 def metrics_in(expr: str) -> set[str]:
-    expr = re.sub(r'\{[^}]*\}', "", expr)           # label matchers
-    expr = re.sub(r'"[^"]*"', "", expr)
-    names = set(re.findall(r"\b([a-z_][a-z0-9_]*)\b", expr))
-    names = {n for n in names if "_" in n and n not in PROMQL_WORDS}
-    return {re.sub(r"_(bucket|sum|count)$", "", n) if n.endswith(("_bucket", "_sum", "_count")) else n
-            for n in names}
+    """Metric families an expression reads (PromQL parsed, histogram suffixes folded)."""
+    known = documented_metrics()
+    return {metric_family(name, known) for name in references(expr)}
 
 
 def rules() -> list[dict]:
@@ -79,6 +75,19 @@ def test_seed_latency_thresholds() -> None:
     assert re.search(r">\s*0\.3\s*$", by_name["GlassToGlassLatencyHigh"]["expr"].strip())
     assert re.search(r">\s*0\.7\s*$", by_name["GlassToGlassLatencyCritical"]["expr"].strip())
     assert "media_glass_to_glass_seconds_bucket" in by_name["GlassToGlassLatencyHigh"]["expr"]
+
+
+def test_every_alert_unit_tested_firing_and_silent() -> None:
+    """alerts_test.yml shows each alert firing (non-empty exp_alerts) and silent (an empty one)."""
+    tests = yaml.safe_load(RULE_TESTS.read_text())["tests"]
+    fired: set[str] = set()
+    silent: set[str] = set()
+    for case in tests:
+        for check in case["alert_rule_test"]:
+            (fired if check.get("exp_alerts") else silent).add(check["alertname"])
+    names = {r["alert"] for r in rules()}
+    assert names - fired == set(), f"never shown firing: {names - fired}"
+    assert names - silent == set(), f"never shown silent: {names - silent}"
 
 
 def _promtool() -> str:

@@ -1,21 +1,28 @@
 """`make demo`, headless: every part starts and answers, the deposit round trip through the cloud
 credits both players, discovery sends each player to their own jurisdiction's edge, and the
-clean stop leaves journals that verify."""
+clean stop leaves journals that verify. Its children never outlive it: SIGKILL the supervisor and
+no process it started (or they started) is left; a taken port is named with its holder."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.timeout(420)
 def test_demo_runs_headless_and_every_part_answers(tmp_path: Path) -> None:
     root = tmp_path / "demo"
-    proc = subprocess.run([sys.executable, "-m", "edge_agent.demo", "--root", str(root), "--seconds", "3"],
-                          capture_output=True, text=True, timeout=400)
+    proc = subprocess.run([sys.executable, "-m", "demo", "--root", str(root), "--seconds", "3"],
+                          capture_output=True, text=True, timeout=400, cwd=ROOT, check=False)
     out = proc.stdout
     assert proc.returncode == 0, out[-4000:] + proc.stderr[-4000:]
     report = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
@@ -31,3 +38,79 @@ def test_demo_runs_headless_and_every_part_answers(tmp_path: Path) -> None:
         assert f"{edge} journal:" in out and "FAILED" not in out
         assert (root / edge / "journal.db").exists()
         assert any((root / edge / "replica").rglob("*")), "Litestream replicated nothing"
+    assert "is up" in (root / "demo.log").read_text()  # the demo's own log has the progress too
+
+
+def _descendants(pid: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp in parents.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent's reaping is left
+
+
+@pytest.mark.timeout(300)
+def test_sigkill_of_the_supervisor_leaves_no_child(tmp_path: Path) -> None:
+    root = tmp_path / "demo"
+    sup = subprocess.Popen([sys.executable, "-m", "demo", "--root", str(root)], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    children: set[int] = set()
+    try:
+        # Wait until both edges run (each with its Litestream child), then kill -9 the supervisor.
+        seen = []
+        assert sup.stdout is not None
+        for line in sup.stdout:
+            seen.append(line)
+            if "edge on-1 (Ontario) is up" in line:
+                break
+            assert "failed" not in line, "".join(seen)
+        time.sleep(1.0)
+        children = _descendants(sup.pid)
+        names = {Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[0].decode().rsplit("/", 1)[-1]
+                 for p in children if _alive(p)}
+        assert {"nats-server", "litestream"} <= names, names
+        assert len(children) >= 5, names  # nats, control plane, two edges, their Litestreams
+        sup.send_signal(signal.SIGKILL)
+        sup.wait(10)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and any(_alive(p) for p in children):
+            time.sleep(0.5)
+        left = {p: Path(f"/proc/{p}/cmdline").read_bytes() for p in children if _alive(p)}
+        assert not left, f"children outlived the supervisor: {left}"
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+        for p in children:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+
+
+def test_a_taken_port_is_named_with_its_holder() -> None:
+    from demo.ports import claim
+
+    lines: list[str] = []
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        taken = s.getsockname()[1]
+        port = claim(taken, "control plane", lines.append)
+    assert port != taken
+    assert lines and f"port {taken} (control plane) is held by pid {os.getpid()}" in lines[0]
+    free = port
+    assert claim(free, "edge", lines.append) == free and len(lines) == 1

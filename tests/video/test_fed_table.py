@@ -137,3 +137,57 @@ async def test_fed_blackjack_reveals_are_checked_as_they_are_shown(tmp_path: Pat
             assert r["round.voided"]["data"]["reason"] == "dealer_error"
         assert "round.video" in r
     assert ["round.settled" in r for r in rounds[:4]] == [True, False, True, False]
+
+
+async def test_fed_blackjack_step_card_is_checked_before_the_players_go_on(tmp_path: Path, monkeypatch):
+    """A player hits: the step card (blackjack.card) is dealt by the studio and read by the camera
+    before the round goes on; the initial deal, the step card and the dealer's cards all match."""
+    from contract import blackjack as BJ
+    from tests.edge.conftest import fund
+
+    # Hand 2H+3D (5) against the dealer's 9S; the hit takes 4C; the dealer then draws KH (19).
+    shoe = ["2H", "9S", "3D", "4C", "KH"] + ["TS"] * 411
+    monkeypatch.setattr(BJ, "shoe", lambda seed, cs, n: list(shoe))
+    cfg, dealers = fed_config(tmp_path, {"blackjack-1": "blackjack"})
+    cfg.tables[0].options = {"decision_window_s": 3}
+    edge = Edge(cfg)
+    await edge.start()
+    c = edge.casino
+    psn = c.ensure_player("alice")
+    await fund(c, psn, 10_000)
+    events = c.events.subscribe("table:blackjack-1")
+    studios = [start_studio(cfg, "blackjack-1", dealers["blackjack-1"])]
+    try:
+        while True:  # the first round after the feed is up
+            ev = await asyncio.wait_for(events.get(), 60)
+            if ev and ev.get("type") == "round.opened":
+                break
+        await c.bet(psn, "blackjack-1", BJ.SPOT, 100)
+        while True:
+            ev = await asyncio.wait_for(events.get(), 30)
+            if ev and ev.get("type") == "blackjack.dealt":
+                break
+        await c.act(psn, "blackjack-1", {"action": "hit", "step": 1})
+        while True:
+            ev = await asyncio.wait_for(events.get(), 30)
+            if ev and ev.get("type") == "blackjack.card":
+                break
+        await c.act(psn, "blackjack-1", {"action": "stand", "step": 2})
+        while True:
+            ev = await asyncio.wait_for(events.get(), 30)
+            if ev and ev.get("type") in ("round.settled", "round.voided"):
+                break
+    finally:
+        c.events.unsubscribe(events)
+        stop(studios)
+        await edge.stop()
+    s = JournalStore(tmp_path / "journal.db")
+    entries = s.read(1)
+    s.close()
+    [r] = [r for r in rounds_of(entries, "blackjack-1").values() if "bet.placed" in r]
+    mine = [e["data"] for e in entries if e["kind"] == "vision.checked" and e["data"]["n"] == r["bet.placed"]["data"]["n"]]
+    assert [(m["expected"], m["result"]) for m in mine] == [
+        ({"hand0": "2H", "dealer0": "9S", "hand1": "3D"}, "match"), ({"step1": "4C"}, "match"),
+        ({"dealer1": "KH"}, "match")]
+    assert r["round.settled"]["data"]["outcome"] == {"dealer": ["9S", "KH"], "steps": 1}
+    assert mine[1]["latency_ms"] is not None and "round.video" in r

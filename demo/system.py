@@ -1,32 +1,26 @@
-"""`make demo`: the whole system on one machine, on embedded defaults.
+"""The demo's parts in start order, and the calls that make it playable.
 
-Starts a NATS server (JetStream, per-edge credentials), the control plane (SQLite), two edges in
-two jurisdictions (Malta, Ontario) each with a studio feed over SRT, then prints the player and
-regulator URLs. Ctrl-C (or SIGTERM) stops everything in reverse order, each edge voiding or
-settling its rounds and flushing its journal first. `--seconds N` runs headless for N seconds
-and exits 0 only if every part answered.
+NATS (JetStream, per-edge credentials), the control plane (SQLite), two edges in two
+jurisdictions (Malta, Ontario) each with a Litestream child serving its own metrics and a
+studio feed over SRT; then a player per jurisdiction funded through the real deposit path.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import secrets
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 from contract import tokens
+from demo.children import Part
+from demo.ports import claim
 
 JURISDICTIONS = [
     {"edge_id": "mt-1", "jurisdiction": "MT", "currency": "EUR", "name": "Malta"},
@@ -34,66 +28,32 @@ JURISDICTIONS = [
 ]
 
 
-def free_port(preferred: int) -> int:
-    for port in [preferred, 0]:
-        with socket.socket() as s:
+class Console:
+    """Progress lines to the terminal and to the demo's own log. A terminal that goes away
+    (`make demo | tee demo.log`, then Ctrl-C kills tee) must not stop the clean shutdown:
+    after a broken pipe the lines go to the log only."""
+
+    def __init__(self) -> None:
+        self.log: Path | None = None
+        self.terminal = True
+
+    def __call__(self, msg: str = "", prefix: str = "[demo] ") -> None:
+        line = f"{prefix}{msg}" if msg else ""
+        if self.log is not None:
+            with open(self.log, "a") as f:
+                f.write(line + "\n")
+        if self.terminal:
             try:
-                s.bind(("127.0.0.1", port))
-                return s.getsockname()[1]
-            except OSError:
-                continue
-    raise RuntimeError("no free port")
+                print(line, flush=True)
+            except (BrokenPipeError, OSError):
+                self.terminal = False
+                try:  # let the interpreter's exit flush find nothing to write
+                    sys.stdout = open("/dev/null", "w")  # noqa: SIM115 - lives until exit
+                except OSError:
+                    pass
 
 
-def say(msg: str) -> None:
-    print(f"[demo] {msg}", flush=True)
-
-
-@dataclass
-class Part:
-    name: str
-    args: list[str]
-    log: Path
-    health: str | None = None  # URL answering 200 when ready
-    env: dict[str, str] = field(default_factory=dict)
-    proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self.args, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
-                                     env={**os.environ, **self.env}, start_new_session=True)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def answers(self) -> bool:
-        if self.health is None:
-            return self.alive()
-        try:
-            with urllib.request.urlopen(self.health, timeout=2) as r:
-                return r.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise RuntimeError(f"{self.name} exited; see {self.log}")
-            if self.answers():
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} did not answer within {timeout:.0f} s; see {self.log}")
-
-    def stop(self, timeout: float = 20) -> None:
-        if not self.alive():
-            return
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+say = Console()
 
 
 def bin_path(name: str) -> str:
@@ -115,14 +75,17 @@ class Demo:
         if self.root.exists():
             shutil.rmtree(self.root)
         self.root.mkdir(parents=True)
+        say.log = self.root / "demo.log"
         self.token_key = tokens.new_signing_key()
         (self.root / "token-signing.pem").write_text(tokens.private_pem(self.token_key))
         (self.root / "token-public.pem").write_text(tokens.public_pem(self.token_key))
         # One residency key for all edges (never given to the cloud): one pseudonym per player.
         (self.root / "residency.key").write_text(secrets.token_hex(32))
-        self.ports = {"nats": free_port(14222), "cp": free_port(8000)}
+        self.ports = {"nats": claim(14222, "NATS", say), "cp": claim(8000, "control plane", say)}
         for i, j in enumerate(JURISDICTIONS):
-            self.ports[j["edge_id"]] = free_port(8101 + i)
+            self.ports[j["edge_id"]] = claim(8101 + i, f"edge {j['edge_id']}", say)
+            self.ports[f"litestream-{j['edge_id']}"] = claim(9191 + i, f"Litestream metrics of {j['edge_id']}", say)
+            self.ports[f"dealer-{j['edge_id']}"] = claim(9201 + i, f"dealer link of {j['edge_id']}", say)
         self.passwords = {j["edge_id"]: secrets.token_hex(12) for j in JURISDICTIONS}
         self.passwords["cloud"] = secrets.token_hex(12)
 
@@ -137,7 +100,7 @@ class Demo:
                                                 sync_interval="always"))
         part = Part("nats-server", [bin_path("nats-server"), "-c", str(conf), "-a", "127.0.0.1",
                                     "-p", str(self.ports["nats"])], self.root / "nats.log")
-        part.answers = lambda: _tcp_open(self.ports["nats"]) and part.alive()  # type: ignore[method-assign]
+        part.ready = lambda: _tcp_open(self.ports["nats"])
         return self._part(part)
 
     def control_plane(self) -> Part:
@@ -177,6 +140,7 @@ class Demo:
             "checkpoint_key_file": str(d / "checkpoint.pem"),
             "checkpoint_interval_s": 10,
             "replica": str(d / "replica"),
+            "replica_metrics_addr": f"127.0.0.1:{self.ports['litestream-' + edge_id]}",
             "tables": [
                 {"table_id": "roulette-1", "game": "roulette", "betting_window_s": 15, "reveal_s": 4,
                  "requires_feed": True},
@@ -205,7 +169,7 @@ class Demo:
             # Every roulette-1 round on video (the 180p rung, kept 30 days), its reveal checked by the camera.
             "video": {"dir": str(d / "video"), "rung": "180p", "retention_days": 30, "budget_bytes": 2 * 10**9,
                       "vision": {"rung": "360p",
-                                 "dealers": {"roulette-1": f"udp://127.0.0.1:{self.ports.get('dealer-' + edge_id, 9101)}"}}},
+                                 "dealers": {"roulette-1": f"udp://127.0.0.1:{self.ports['dealer-' + edge_id]}"}}},
         }
         (d / "edge.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         return self._part(Part(f"edge {edge_id} ({j['name']})",
@@ -227,7 +191,7 @@ class Demo:
                                                         "--width", "640", "--height", "360", "--latency", "40",
                                                         "--passphrase-file", str(self._srt_key(self.root / j["edge_id"])),
                                                         "--streamid", "studio-roulette-1", "--game", "roulette",
-                                                        "--dealer-port", str(self.ports.get("dealer-" + j["edge_id"], 9101))],
+                                                        "--dealer-port", str(self.ports["dealer-" + j["edge_id"]])],
                     self.root / f"studio-{j['edge_id']}.log")
         return self._part(part)
 
@@ -261,8 +225,7 @@ class Demo:
     def start(self) -> None:
         self.setup()
         for j in JURISDICTIONS:
-            self.ports[f"srt-{j['edge_id']}"] = free_port(9001 + JURISDICTIONS.index(j))
-            self.ports[f"dealer-{j['edge_id']}"] = free_port(9101 + JURISDICTIONS.index(j))
+            self.ports[f"srt-{j['edge_id']}"] = claim(9001 + JURISDICTIONS.index(j), f"SRT of {j['edge_id']}", say)
         steps = len(JURISDICTIONS) * 2 + 2
         n = 0
 
@@ -299,7 +262,7 @@ class Demo:
                 if h["tables"].get("roulette-1"):
                     say(f"      {j['name']}: roulette-1 is live (studio feed over SRT)")
                     return
-            except (OSError, ValueError, KeyError):
+            except (httpx.HTTPError, ValueError, KeyError):
                 pass
             time.sleep(0.5)
         raise RuntimeError(f"roulette-1 at {j['edge_id']} did not go live; see {self.root}/studio-{j['edge_id']}.log")
@@ -341,17 +304,17 @@ class Demo:
         return report
 
     def banner(self) -> None:
-        print("\n" + "=" * 78, flush=True)
-        print("Live casino demo is running. Open a player page in a browser:\n")
+        lines = ["", "=" * 78, "Live casino demo is running. Open a player page in a browser:", ""]
         for j in JURISDICTIONS:
-            print(f"  Player, {j['name']} ({j['jurisdiction']}, {j['currency']}):\n    {self.urls[j['name']]}\n")
+            lines += [f"  Player, {j['name']} ({j['jurisdiction']}, {j['currency']}):", f"    {self.urls[j['name']]}", ""]
         for j in JURISDICTIONS:
-            print(f"  Regulator, {j['name']}: {self.urls['regulator-' + j['name']]}\n"
-                  f"    token: {self.root / ('regulator-' + j['jurisdiction'] + '.token')}\n")
-        print(f"  Back office (operator, every jurisdiction):\n    {self.cp_url}/backoffice/#token={self.operator}\n")
-        print(f"  Control plane API: {self.cp_url}/docs    logs: {self.root}/*.log")
-        print("\nCtrl-C stops everything cleanly (rounds voided or settled, journals flushed).")
-        print("=" * 78 + "\n", flush=True)
+            lines += [f"  Regulator, {j['name']}: {self.urls['regulator-' + j['name']]}",
+                      f"    token: {self.root / ('regulator-' + j['jurisdiction'] + '.token')}", ""]
+        lines += ["  Back office (operator, every jurisdiction):", f"    {self.cp_url}/backoffice/#token={self.operator}", "",
+                  f"  Control plane API: {self.cp_url}/docs    logs: {self.root}/*.log", "",
+                  "Ctrl-C stops everything cleanly (rounds voided or settled, journals flushed).", "=" * 78, ""]
+        for line in lines:
+            say(line, prefix="")
 
     def stop(self) -> None:
         say("stopping …")
@@ -373,12 +336,9 @@ def _tcp_open(port: int) -> bool:
 
 
 def _http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={**({"Content-Type": "application/json"} if data else {}), **(headers or {})})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        text = r.read()
-    return json.loads(text) if text else None
+    r = httpx.request(method, url, json=body, headers=headers, timeout=10)
+    r.raise_for_status()
+    return r.json() if r.content else None
 
 
 def _verify(db: Path) -> str:
@@ -398,44 +358,3 @@ def _verify(db: Path) -> str:
             else f"FAILED at seq {report.first_bad_seq}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
-    ap.add_argument("--root", type=Path, default=Path("var/demo"), help="working directory (wiped at start)")
-    ap.add_argument("--seconds", type=float, default=None, help="run headless this long, check every part, exit")
-    args = ap.parse_args(argv)
-    demo = Demo(args.root.resolve())
-    stopping = {"now": False}
-
-    def on_signal(_sig: int, _frame: Any) -> None:
-        stopping["now"] = True
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_signal)
-    ok = True
-    try:
-        demo.start()
-        if args.seconds is None:
-            demo.banner()
-            while all(p.alive() for p in demo.parts):
-                time.sleep(1)
-            dead = [p.name for p in demo.parts if not p.alive()]
-            say(f"a part exited: {', '.join(dead)} (see its log in {demo.root})")
-            ok = False
-        else:
-            time.sleep(max(0.0, args.seconds))
-            report = demo.check()
-            print(json.dumps(report), flush=True)
-            ok = bool(report["ok"])
-    except KeyboardInterrupt:
-        pass
-    except Exception as exc:  # noqa: BLE001 - reported, then everything is stopped
-        say(f"failed: {exc}")
-        ok = False
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean stop short
-        demo.stop()
-    return 0 if ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
