@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser.conftest import shot
 
@@ -41,7 +42,7 @@ def test_blackjack_join_bet_decide_result_verified(page: Any, edge: Any) -> None
         try:
             page.wait_for_selector(f"#bet-log li:has-text('{ 'Double' if decided == 'double' else 'Hit' } (step 1)')",
                                    timeout=5000)
-        except Exception:
+        except PlaywrightTimeout:
             raise AssertionError(f"log: {page.inner_text('#bet-log')!r} toast: {page.inner_text('#toast')!r} "
                                  f"errors: {page.errors}") from None
         break
