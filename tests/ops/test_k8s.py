@@ -101,7 +101,7 @@ def test_control_plane_loads_the_rendered_config_with_the_secrets_from_the_envir
     raw = yaml.safe_load(one(docs, "ConfigMap", "control-plane-config")["data"]["control-plane.yaml"])
     with pytest.raises(MissingEnvironment):  # an unset secret is an error, never an empty string
         expand_env(raw)
-    env = {"DATABASE_URL": "postgresql+psycopg://cp@db:5432/cp", "BOOTSTRAP_SECRET": "b", "NATS_PASSWORD": "n",
+    env = {"DATABASE_URL": "postgresql+psycopg://cp@db:5432/cp", "BOOTSTRAP_SECRET": "0123456789abcdef0123", "NATS_PASSWORD": "n",
            "KYC_CALLBACK_SECRET": "k"}
     for k, v in env.items():
         monkeypatch.setenv(k, v)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -60,7 +61,7 @@ class Replica:
         self.port = free_port()
         cfg: dict[str, Any] = {
             "database_url": database_url, "data_dir": str(self.dir / "data"), "migrate_on_start": False,
-            "token_signing_key_path": str(tmp / "token.pem"), "bootstrap_secret": "boot",
+            "token_signing_key_path": str(tmp / "token.pem"), "bootstrap_secret": secrets.token_hex(16),
             "http": {"host": "127.0.0.1", "port": self.port}, "replica": name,
             "nats": {"url": nats_urls, "stream_replicas": 3 if len(nats_urls) >= 3 else 1, "ack_wait_s": 2,
                      "rebalance_s": 0.5},
