@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from contract.bounds import MAX_MONEY
 from contract.kinds import JOURNAL_KINDS
 from edge_agent.domain import games
 from edge_agent.domain import responsible as RG
@@ -33,9 +34,10 @@ class Strict(BaseModel):
 
 
 class LimitsConfig(Strict):
-    min_bet: int = Field(100, gt=0)
-    max_bet_per_spot: int = Field(100_000, gt=0)
-    max_per_round: int = Field(500_000, gt=0)
+    # Journaled with the rules (table.rules): bounded like every money amount.
+    min_bet: int = Field(100, gt=0, le=MAX_MONEY)
+    max_bet_per_spot: int = Field(100_000, gt=0, le=MAX_MONEY)
+    max_per_round: int = Field(500_000, gt=0, le=MAX_MONEY)
 
 
 class TableConfig(Strict):

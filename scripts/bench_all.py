@@ -27,6 +27,7 @@ QUICK: dict[str, list[str]] = {
     "benchmarks.video.fed": ["--reveals", "10", "--studio-height", "360"],
     "benchmarks.sync.lag": ["--rate", "200", "--duration", "3", "--warmup", "1"],
     "benchmarks.sync.drain": ["--entries", "5000", "--timeout", "120"],
+    "benchmarks.sync.replicas": ["--entries", "3000", "--timeout", "120"],
     "benchmarks.media.sendpath": ["--frames", "500"],
     "benchmarks.media.egress": ["--viewers", "5", "--seconds", "3"],
     "benchmarks.media.viewers": ["--viewers", "20", "--procs", "1", "--seconds", "3", "--settle", "1"],

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select
 
 from contract import journal as J
-from control_plane.adapters.db.models import audit_flags, checkpoints, edge_sync, edges, entries
+from control_plane.adapters.db.models import audit_flags, checkpoints, edge_sync, entries
 from control_plane.adapters.db.sql import insert_ignore
 from control_plane.clock import now_ms
 from control_plane.domain.audit import CHAIN_FLAGS, SERIOUS_FLAGS, open_gaps
@@ -24,12 +24,6 @@ def raise_flag(conn: Connection, metrics: Metrics | None, edge_id: str, kind: st
 class AuditService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-
-    def edge_jurisdiction(self, edge_id: str) -> str | None:
-        """The registered jurisdiction of an edge (None when unknown)."""
-        with self.engine.connect() as c:
-            jur: str | None = c.execute(select(edges.c.jurisdiction).where(edges.c.id == edge_id)).scalar()
-        return jur
 
     def edge_audit(self, edge_id: str) -> dict[str, Any] | None:
         """None when nothing was ever received from the edge."""

@@ -51,23 +51,33 @@ class HeldTrees:
                     .order_by(entries.c.seq)).scalars()]
         return fetch
 
-    def tree(self, c: Connection, edge_id: str, size: int) -> merkle.MerkleLog | None:
-        """The tree holding at least `size` leaves, when the cloud holds entries 1..size contiguously."""
+    def _tree(self, c: Connection, edge_id: str, size: int) -> merkle.MerkleLog | None:
+        # Caller holds the lock: appends and reads of one tree never interleave.
         head = c.execute(select(edge_sync.c.head_seq).where(edge_sync.c.edge_id == edge_id)).scalar() or 0
         if head < size:
             return None
+        t = self._trees.get(edge_id)
+        if t is None:
+            t = self._trees[edge_id] = merkle.MerkleLog(self._fetch(edge_id))
+        if t.size < size:
+            rows = c.execute(select(entries.c.seq, entries.c.hash).where(
+                entries.c.edge_id == edge_id, entries.c.seq > t.size, entries.c.seq <= size)
+                .order_by(entries.c.seq)).all()
+            if len(rows) != size - t.size or (rows and rows[0][0] != t.size + 1):
+                return None
+            t.extend([bytes.fromhex(h) for _, h in rows])
+        return t
+
+    def root(self, c: Connection, edge_id: str, size: int) -> bytes | None:
+        """The root over entries 1..size, when the cloud holds them contiguously."""
         with self._lock:
-            t = self._trees.get(edge_id)
-            if t is None:
-                t = self._trees[edge_id] = merkle.MerkleLog(self._fetch(edge_id))
-            if t.size < size:
-                rows = c.execute(select(entries.c.seq, entries.c.hash).where(
-                    entries.c.edge_id == edge_id, entries.c.seq > t.size, entries.c.seq <= size)
-                    .order_by(entries.c.seq)).all()
-                if len(rows) != size - t.size or (rows and rows[0][0] != t.size + 1):
-                    return None
-                t.extend([bytes.fromhex(h) for _, h in rows])
-            return t
+            t = self._tree(c, edge_id, size)
+            return t.root(size) if t is not None else None
+
+    def inclusion_proof(self, c: Connection, edge_id: str, index: int, size: int) -> list[bytes] | None:
+        with self._lock:
+            t = self._tree(c, edge_id, size)
+            return t.inclusion_proof(index, size) if t is not None else None
 
 
 class CheckpointService:
@@ -138,10 +148,10 @@ class CheckpointService:
         return "inconsistent"
 
     def _check_entries(self, c: Connection, edge_id: str, size: int, root_hex: str) -> bool:
-        tree = self.trees.tree(c, edge_id, size)
-        if tree is None:
+        held_root = self.trees.root(c, edge_id, size)
+        if held_root is None:
             return False
-        verdict = "ok" if tree.root(size).hex() == root_hex else "mismatch"
+        verdict = "ok" if held_root.hex() == root_hex else "mismatch"
         c.execute(update(checkpoints).where(checkpoints.c.edge_id == edge_id, checkpoints.c.size == size)
                   .values(entries_check=verdict))
         if verdict == "mismatch":
@@ -168,10 +178,11 @@ class CheckpointService:
                 return None
             out: dict[str, Any] = {k: row[k] for k in ("edge_id", "size", "root", "ts", "sig", "status",
                                                        "entries_check")}
-            tree = self.trees.tree(c, edge_id, row["size"])
             held = c.execute(select(entries.c.hash).where(entries.c.edge_id == edge_id, entries.c.seq == seq)).scalar()
-        if tree is not None and held is not None and 1 <= seq <= row["size"]:
+            proof = (self.trees.inclusion_proof(c, edge_id, seq - 1, row["size"])
+                     if held is not None and 1 <= seq <= row["size"] else None)
+        if proof is not None:
             out["leaf_index"] = seq - 1
             out["entry_hash"] = held
-            out["inclusion_proof"] = [p.hex() for p in tree.inclusion_proof(seq - 1, row["size"])]
+            out["inclusion_proof"] = [p.hex() for p in proof]
         return out

@@ -30,6 +30,12 @@ class Registry:
                     values["checkpoint_public_key"] = checkpoint_public_key
                 c.execute(update(edges).where(edges.c.id == edge_id).values(**values))
 
+    def jurisdiction_of(self, edge_id: str) -> str | None:
+        """The registered jurisdiction of an edge (None when unknown)."""
+        with self.engine.connect() as c:
+            jur: str | None = c.execute(select(edges.c.jurisdiction).where(edges.c.id == edge_id)).scalar()
+        return jur
+
     def heartbeat(self, hb: S.Heartbeat) -> bool:
         """Record liveness and load; False when ignored (unknown edge, or a jurisdiction that lies)."""
         with self.engine.begin() as c:

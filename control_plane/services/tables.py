@@ -72,11 +72,6 @@ class Tables:
         with self.engine.connect() as c:
             return [dict(r) for r in c.execute(q).mappings()]
 
-    def edge_jurisdiction(self, edge_id: str) -> str | None:
-        with self.engine.connect() as c:
-            jur: str | None = c.execute(select(edges.c.jurisdiction).where(edges.c.id == edge_id)).scalar()
-        return jur
-
     def control(self, edge_id: str, table_id: str, action: Action, reason: str, *, by: str,
                 request_id: str | None = None) -> dict[str, Any]:
         """Queue a `table.control` command for the edge, with its operator record, in one transaction.

@@ -39,7 +39,7 @@ def create_app(casino: Casino, *, extra_routers: list[APIRouter] | None = None) 
     errors.install(app)
     app.add_middleware(CORSMiddleware, allow_origins=cfg.http.cors_origins, allow_methods=["*"],
                        allow_headers=["*"], expose_headers=["Location", "ETag", "Retry-After", "Link"])
-    app.add_middleware(errors.JsonOnly, exempt_prefixes=("/v1/kyc", "/whep/"))
+    app.add_middleware(errors.JsonOnly, prefix="/v1/", exempt_prefixes=("/v1/kyc",))
     app.add_middleware(BodyLimit, max_bytes=cfg.http.max_body_bytes, per_path={"/v1/kyc": KYC_MAX_BYTES})
     if cfg.regulator_access.allowed_cidrs:
         from edge_agent.regulator.networks import RegulatorNetworks

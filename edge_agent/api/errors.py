@@ -72,16 +72,18 @@ def is_json_type(content_type: str | None) -> bool:
 
 
 class JsonOnly:
-    """ASGI middleware: 415 for a request body declared as anything but JSON, except on the
-    routes that take other media (KYC documents, WHEP SDP)."""
+    """ASGI middleware: 415 for a request body declared as anything but JSON on the JSON API
+    (`prefix`), except the routes there that take other media (KYC documents). WHEP (SDP) and
+    the regulator's login form live outside it."""
 
-    def __init__(self, app: Any, exempt_prefixes: tuple[str, ...]) -> None:
+    def __init__(self, app: Any, prefix: str, exempt_prefixes: tuple[str, ...]) -> None:
         self.app = app
+        self.prefix = prefix
         self.exempt = exempt_prefixes
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH") \
-                and not scope["path"].startswith(self.exempt):
+                and scope["path"].startswith(self.prefix) and not scope["path"].startswith(self.exempt):
             ctype = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"content-type"), None)
             if not is_json_type(ctype):
                 resp = error_response(415, "unsupported_media_type", "the request body must be application/json")

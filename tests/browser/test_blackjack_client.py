@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser.conftest import shot
 
@@ -41,7 +42,7 @@ def test_blackjack_join_bet_decide_result_verified(page: Any, edge: Any) -> None
         try:
             page.wait_for_selector(f"#bet-log li:has-text('{ 'Double' if decided == 'double' else 'Hit' } (step 1)')",
                                    timeout=5000)
-        except Exception:
+        except PlaywrightTimeout:
             raise AssertionError(f"log: {page.inner_text('#bet-log')!r} toast: {page.inner_text('#toast')!r} "
                                  f"errors: {page.errors}") from None
         break
@@ -73,4 +74,30 @@ def test_blackjack_join_bet_decide_result_verified(page: Any, edge: Any) -> None
                            arg=f"€{edge.api('dora', '/v1/wallet')['balance'] / 100:,.2f}", timeout=5000)
     # A phone screen: nothing wider than the viewport.
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 391
+    assert not page.errors, page.errors
+
+
+def test_blackjack_reload_mid_deal_rebuilds_the_hand(page: Any, edge: Any) -> None:
+    """A phone reloads the page in the middle of a deal: the hand comes back from the journal."""
+    edge.fund("emil", 100_000)
+    page.goto(edge.page_url("emil", table="blackjack-1"))
+    page.wait_for_selector("#bj-panel")
+    for _ in range(4):
+        page.wait_for_function("() => { const b = document.querySelector('[data-spot=\"hand\"]');"
+                               " return b && !b.disabled; }", timeout=ROUND_MS)
+        page.click('[data-spot="hand"]')
+        page.wait_for_selector("#bet-log li:has-text('Bet confirmed'), #bet-log li:has-text('Bet refused')",
+                               timeout=5000)
+        got = page.wait_for_selector(".bj-act.stand, #bj-result-text", timeout=ROUND_MS)
+        if got.get_attribute("id") != "bj-result-text":
+            break
+    else:
+        raise AssertionError("four rounds without a decision to make")
+    cards = page.eval_on_selector_all("#bj-hands .bj-hand .card", "els => els.map(e => e.textContent)")
+    page.reload()
+    page.wait_for_selector("#bj-hands .bj-total:has-text('Your hand')", timeout=5000)
+    again = page.eval_on_selector_all("#bj-hands .bj-hand .card", "els => els.map(e => e.textContent)")
+    assert again[:len(cards)] == cards
+    page.wait_for_selector("#bj-result-text", timeout=ROUND_MS)
+    shot(page, "bj-4-reloaded")
     assert not page.errors, page.errors

@@ -295,3 +295,33 @@ async def test_a_closed_round_that_cannot_settle_does_not_stop_a_restart(tmp_pat
     await c2.stop()  # and stops cleanly (what SIGTERM runs)
     c2.close()
     _verify_cli(c2, tmp_path / "b")
+
+
+async def test_media_and_the_regulator_form_are_outside_the_json_rule(casino):
+    """415 is for the JSON API: the regulator's login form and WHEP's SDP keep their own media."""
+    import httpx
+
+    from edge_agent.api.app import create_app
+    from edge_agent.regulator.router import regulator_router
+    from tests.edge.conftest import PUBLIC_PEM
+
+    app = create_app(casino, extra_routers=[regulator_router(casino, PUBLIC_PEM)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://edge") as c:
+        r = await c.post("/regulator/login", content=b"token=nonsense",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 401, r.text  # judged on the token, not refused for its media type
+        r = await c.post("/v1/operator/tables/roulette-1/void", content=b"reason=x",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 415
+
+
+def test_config_refuses_limits_the_journal_cannot_hold(tmp_path):
+    from pydantic import ValidationError
+
+    from tests.edge.conftest import edge_config
+
+    with pytest.raises(ValidationError):
+        edge_config(tmp_path, tables=[{"table_id": "roulette-1", "game": "roulette",
+                                       "limits": {"max_per_round": 10**30}}])
+    with pytest.raises(ValidationError):
+        edge_config(tmp_path, edge_id="mt-1\n")

@@ -33,6 +33,7 @@
       return `${major.toFixed(d)} ${currency}`;
     }
   }
+  const short = (text, n) => (text.length > n ? `${text.slice(0, n)}…` : text);  // pseudonyms are 64 hex
   function time(ts) {
     if (!ts) return "—";
     const d = new Date(ts);
@@ -137,7 +138,7 @@
       approve.addEventListener("click", () => decide(approve, "approve"));
       refuse.addEventListener("click", () => decide(refuse, "refuse"));
       return el("tr", { "data-id": w.withdrawal_id },
-        td(w.withdrawal_id, "mono"), td(w.player.slice(0, 12) + "…", "mono"), td(w.edge_id),
+        td(w.withdrawal_id, "mono"), td(short(w.player, 12), "mono"), td(w.edge_id),
         td(money(w.amount, w.currency), "num"), td(w.rail), td(time(w.created_ts)),
         el("td", {}, ...w.flags.map((f) => el("span", { class: "flag", title: f.detail }, f.kind))),
         el("td", { class: "decide" }, reason, approve, refuse));
@@ -166,9 +167,9 @@
       apply.addEventListener("click", () => act(apply,
         `/v1/kyc/${encodeURIComponent(k.jurisdiction)}/${encodeURIComponent(k.player)}/status`,
         { status: select.value, reason: reason.value.trim() },
-        () => { toast(`${k.player.slice(0, 12)}…: ${select.value}`); state.drafts.delete(key); state.drafts.delete(`${key}:to`); }));
+        () => { toast(`${short(k.player, 12)}: ${select.value}`); state.drafts.delete(key); state.drafts.delete(`${key}:to`); }));
       return el("tr", { "data-id": k.player },
-        td(k.player.slice(0, 16) + "…", "mono"), td(k.edge_id), el("td", {}, chip(k.status, KYC_KIND[k.status])),
+        td(short(k.player, 16), "mono"), td(k.edge_id), el("td", {}, chip(k.status, KYC_KIND[k.status])),
         td(k.reference), td(String(k.version), "num"), td(time(k.updated_ts)),
         k.next.length ? el("td", { class: "decide" }, select, reason, apply)
                       : el("td", { class: "decide muted" }, "final: no automated move"));
@@ -184,7 +185,7 @@
     const status = $("wd-status").value;
     const { withdrawals } = await api(`/v1/withdrawals${status ? `?status=${status}` : ""}`);
     fill("wd-body", "wd-empty", withdrawals.map((w) => el("tr", { "data-id": w.withdrawal_id },
-      td(w.withdrawal_id, "mono"), td(w.player.slice(0, 12) + "…", "mono"), td(w.edge_id),
+      td(w.withdrawal_id, "mono"), td(short(w.player, 12), "mono"), td(w.edge_id),
       td(money(w.amount, w.currency), "num"), td(w.rail),
       el("td", {}, chip(WD_LABEL[w.status] || w.status, WD_KIND[w.status]),
          w.rail_status ? ` ${w.rail_status.confirmations} confirmation${w.rail_status.confirmations === 1 ? "" : "s"}` : ""),

@@ -16,7 +16,7 @@ router = APIRouter()
 def _edge_scope(request: Request, edge_id: str) -> None:
     p = principal(request, "operator", "regulator")
     if scope(p) is not None:
-        scoped(p, services(request).audit.edge_jurisdiction(edge_id) or "")
+        scoped(p, services(request).registry.jurisdiction_of(edge_id) or "")
 
 
 @router.get("/v1/audit/edges/{edge_id}")

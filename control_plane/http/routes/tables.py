@@ -32,7 +32,7 @@ def table_control(request: Request, edge_id: str, table_id: str, action: Literal
     list then shows. A retry with the same Idempotency-Key is the same command."""
     p = principal(request, "operator")
     s = services(request)
-    jur = s.tables.edge_jurisdiction(edge_id)
+    jur = s.registry.jurisdiction_of(edge_id)
     if jur is None:
         raise ApiError(404, "unknown_edge", f"no edge {edge_id}")
     scoped(p, jur)

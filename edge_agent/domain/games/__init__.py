@@ -24,6 +24,8 @@ The interface, in the order a round uses it:
 - `settle(round, server_seed, client_seed) -> Settlement`: the outcome and every payout, computed
   from the seeds, the journaled bets and the round's journaled play entries (`Round.play`) only,
   so recovery after a crash and a regulator's re-check (`rounds.replay`) reach the same result.
+- `void_cut_short`: whether a round whose play phase a crash or a stop cut short is voided (every
+  stake refunded; blackjack, whose players could not finish deciding) rather than settled.
 """
 from __future__ import annotations
 

@@ -196,7 +196,8 @@ function ping() {
 }
 
 // The blackjack table panel; it sees every message of the table shown (blackjack.js).
-const bj = new BJ.Panel({ send, placeBet: (spot) => placeBet(spot), money, serverNow, toast, log: addLog });
+const bj = new BJ.Panel({ send, placeBet: (spot) => placeBet(spot), money, serverNow, toast, log: addLog,
+  api: (path) => api(path), player: () => S.player });
 function isBlackjack(tid) { const t = S.tables.get(tid); return !!t && t.game === "blackjack"; }
 
 function handle(m) {
@@ -207,6 +208,7 @@ function handle(m) {
   switch (m.type) {
     case "hello": {
       setWallet(m.wallet);
+      S.player = m.player;
       for (const t of m.tables) S.tables.set(t.table_id, tableFromView(t));
       if (!S.current || !S.tables.has(S.current)) selectTable(params.get("table") || m.tables[0]?.table_id);
       else renderTable();
@@ -489,7 +491,7 @@ function renderTable() {
   const t = S.tables.get(S.current); if (!t) return;
   const board = $("board"); board.innerHTML = ""; board.className = `board ${t.game}`;
   if (t.game === "roulette") buildRoulette(board);
-  else if (t.game === "blackjack") { bj.reset(); bj.build(board); }
+  else if (t.game === "blackjack") { bj.reset(); bj.build(board); bj.resume(t.table_id, t.round); }
   else buildBaccarat(board);
   renderRound(); renderStakes(); renderFairHead();
   const last = S.verifications.find((x) => x.table_id === S.current);

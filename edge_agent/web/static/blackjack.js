@@ -272,6 +272,45 @@ export class Panel {
     this.render();
   }
 
+  /** Joined (or reloaded) mid-deal: rebuild the table and my hand from the round's journal so far. */
+  async resume(tableId, r) {
+    if (!r || (r.status !== "closed" && r.status !== "open") || this.dealt || !this.ctx.api) return;
+    let proof;
+    try { proof = await this.ctx.api(`/v1/tables/${encodeURIComponent(tableId)}/rounds/${r.chain_id}/${r.n}`); }
+    catch { return; }
+    const es = proof.entries || [];
+    const me = this.ctx.player && this.ctx.player();
+    const bet = es.find((e) => e.kind === "bet.placed" && e.data.player === me);
+    this.r = this.r || { table_id: tableId, chain_id: r.chain_id, n: r.n };
+    if (bet && !this.myBet) this.myBet = { bet_id: bet.data.bet_id, amount: bet.data.amount, chain_id: r.chain_id, n: r.n };
+    const dealt = es.find((e) => e.kind === "blackjack.dealt");
+    if (!dealt || this.dealt) { this.render(); return; }  // the deal is still to come: its message will do
+    this.dealt = { hand: dealt.data.hand, dealer_up: dealt.data.dealer_up };
+    this.players = proof.bets.length;
+    if (bet) {
+      this.play = new Play([dealt.data.hand[0], dealt.data.dealer_up, dealt.data.hand[1]], [[bet.data.bet_id, bet.data.amount]]);
+    }
+    for (const e of es) {
+      if (e.kind === "blackjack.decision" && bet && e.data.bet_id === bet.data.bet_id) {
+        this.mine.push({ step: e.data.step, action: e.data.action });
+        try { this.play.decide(e.data.bet_id, e.data.action); } catch { /* mirrored */ }
+      } else if (e.kind === "blackjack.card") this.takeCard(e.data.card, e.data.step);
+    }
+    this.step = this.cards.length + 1;
+    // The window's end is not in the journal: offer the buttons briefly; the edge refuses late ones.
+    this.stepCloses = this.ctx.serverNow() + 3000;
+    this.render();
+  }
+
+  takeCard(card, step) {
+    if (step <= this.cards.length) return;  // already shown (from the journal or the socket)
+    this.cards.push(card);
+    if (this.play && !this.play.playersDone) {
+      this.play.shoe[this.play.next] = card;
+      this.play.runStep();
+    }
+  }
+
   onAccepted(m) {               // my bet on this table was accepted
     this.myBet = { bet_id: m.bet_id, amount: m.amount, chain_id: m.chain_id, n: m.n };
     // The page may have joined after the round opened: the receipt names the round.
@@ -292,11 +331,8 @@ export class Panel {
         break;
       }
       case "blackjack.card": {
-        this.cards.push(m.card);
-        if (this.play && !this.play.playersDone) {
-          this.play.shoe[this.play.next] = m.card;
-          this.play.runStep();
-        }
+        if (!this.dealt) return;  // joined mid-deal: resume() reads the cards from the journal
+        this.takeCard(m.card, m.step);
         this.step = m.next_step || m.step + 1; this.stepCloses = m.closes_ts || 0;
         break;
       }
