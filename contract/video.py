@@ -12,7 +12,7 @@ from contract.verify import Problem
 
 ROUND_VIDEO = "round.video"
 VIDEO_DIR = "video"
-NAME = re.compile(r"^(?P<table>[^.]+)\.(?P<chain>[^.]+)\.(?P<n>[0-9]+)\.mp4$")
+NAME = re.compile(r"(?P<table>[^.]+)\.(?P<chain>[^.]+)\.(?P<n>[0-9]+)\.mp4")  # fullmatch: no "$" before a newline
 
 
 def clip_name(table_id: str, chain_id: str, n: int) -> str:
@@ -37,7 +37,7 @@ def check_clips(folder: Path, entries: list[dict[str, Any]], listed: dict[str, s
     bad: list[tuple[int, Problem]] = []
     for name in sorted(set(present) | set(listed)):
         e = videos.get(name)
-        m = NAME.match(name)
+        m = NAME.fullmatch(name)
         if e is None or m is None:
             bad.append((1 << 62, Problem(None, f"video/{name} has no round.video entry in the bundle")))
             continue

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from demo.children import STOP, Stopping
 from demo.system import Demo, say
 
 app = typer.Typer(add_completion=False, help=__doc__.splitlines()[0])
@@ -26,32 +26,34 @@ def run(root: Annotated[Path, typer.Option(help="working directory (wiped at sta
     demo = Demo(root.resolve())
 
     def on_signal(_sig: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
+        STOP.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)  # the terminal closed: stop cleanly, not abruptly
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed
+        signal.signal(sig, on_signal)
     ok = True
     try:
         demo.start()
         if seconds is None:
             demo.banner()
-            while all(p.alive() for p in demo.parts):
-                time.sleep(1)
+            while all(p.alive() for p in demo.parts) and not STOP.wait(1):
+                pass
             dead = [p.name for p in demo.parts if not p.alive()]
-            say(f"a part exited: {', '.join(dead)} (see its log in {demo.root})")
-            ok = False
+            if dead and not STOP.is_set():
+                say(f"a part exited: {', '.join(dead)} (see its log in {demo.root})")
+                ok = False
         else:
-            time.sleep(max(0.0, seconds))
+            if STOP.wait(max(0.0, seconds)):
+                raise Stopping
             report = demo.check()
             say(json.dumps(report), prefix="")
             ok = bool(report["ok"])
-    except KeyboardInterrupt:
+    except (Stopping, KeyboardInterrupt):
         pass
     except Exception as exc:  # noqa: BLE001 - reported, then everything is stopped
         say(f"failed: {exc}")
         ok = False
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean stop short
+        # A second Ctrl-C must not cut the clean stop short (STOP is already set: nothing changes).
         demo.stop()
     raise typer.Exit(0 if ok else 1)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,21 @@ from pathlib import Path
 import httpx
 
 from edge_agent.children import die_with_parent
+
+# Set by the supervisor's signal handlers (Ctrl-C, SIGTERM, SIGHUP). A flag, not an exception
+# raised from the handler: a KeyboardInterrupt that lands inside a finaliser or a logging lock is
+# swallowed ("Exception ignored in ..."), and the demo would then never stop.
+STOP = threading.Event()
+
+
+class Stopping(Exception):
+    """The operator asked the demo to stop while it was starting."""
+
+
+def pause(seconds: float) -> None:
+    """Sleep, unless a stop is requested (then raise Stopping)."""
+    if STOP.wait(seconds):
+        raise Stopping
 
 
 @dataclass
@@ -56,7 +72,7 @@ class Part:
                 raise RuntimeError(f"{self.name} exited; see {self.log}")
             if self.answers():
                 return
-            time.sleep(0.2)
+            pause(0.2)
         raise RuntimeError(f"{self.name} did not answer within {timeout:.0f} s; see {self.log}")
 
     def stop(self, timeout: float = 20) -> None:

@@ -19,7 +19,7 @@ import httpx
 import yaml
 
 from contract import tokens
-from demo.children import Part
+from demo.children import Part, pause
 from demo.ports import claim
 
 JURISDICTIONS = [
@@ -264,7 +264,7 @@ class Demo:
                     return
             except (httpx.HTTPError, ValueError, KeyError):
                 pass
-            time.sleep(0.5)
+            pause(0.5)
         raise RuntimeError(f"roulette-1 at {j['edge_id']} did not go live; see {self.root}/studio-{j['edge_id']}.log")
 
     def people(self) -> None:
@@ -294,7 +294,7 @@ class Demo:
                           headers={"Authorization": f"Bearer {self.players[j['edge_id']]}"})
                 if w["balance"] > 0:
                     credited[j["edge_id"]] = w["balance"]
-            time.sleep(0.5)
+            pause(0.5)
         report["credited"] = credited
         report["discovery"] = {j["edge_id"]: _http("GET", f"{self.cp_url}/v1/discovery",
                                                   headers={"Authorization": f"Bearer {self.players[j['edge_id']]}"})

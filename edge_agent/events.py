@@ -14,19 +14,27 @@ class EventHub:
 
     def __init__(self) -> None:
         self._subs: defaultdict[str, set[asyncio.Queue[dict[str, Any] | None]]] = defaultdict(set)
+        # Each queue's topics: unsubscribing costs its own topics, not every player's ever seen
+        # (thousands of sockets at one blackjack table close together).
+        self._topics: dict[int, set[str]] = {}
 
     def subscribe(self, *topics: str) -> asyncio.Queue[dict[str, Any] | None]:
         q: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE_BOUND)
         for t in topics:
-            self._subs[t].add(q)
+            self.add_topic(q, t)
         return q
 
     def add_topic(self, q: asyncio.Queue[dict[str, Any] | None], topic: str) -> None:
         self._subs[topic].add(q)
+        self._topics.setdefault(id(q), set()).add(topic)
 
     def unsubscribe(self, q: asyncio.Queue[dict[str, Any] | None]) -> None:
-        for subs in self._subs.values():
-            subs.discard(q)
+        for t in self._topics.pop(id(q), ()):
+            subs = self._subs.get(t)
+            if subs is not None:
+                subs.discard(q)
+                if not subs:
+                    del self._subs[t]
 
     def publish(self, topic: str, event: dict[str, Any]) -> None:
         for q in list(self._subs.get(topic, ())) + list(self._subs.get("all", ()) if topic != "all" else ()):

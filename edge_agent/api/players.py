@@ -29,10 +29,13 @@ BET_SCHEMA = {
 ERRORS = {c: {"description": d, "content": {"application/json": {"schema": ERROR_SCHEMA}}} for c, d in {
     400: "malformed_json", 401: "unauthorized", 402: "insufficient_funds",
     403: "forbidden, wrong_jurisdiction, player_excluded, player_on_break",
-    404: "unknown_table, not_found", 409: "betting_closed, stale_rules, table_not_live, idempotency_conflict",
+    404: "unknown_table, not_found", 409: "betting_closed, stale_rules, table_not_live, idempotency_conflict, "
+                                          "duplicate_bet; blackjack decisions: not_in_play, decisions_closed, "
+                                          "already_decided, hand_finished, hand_takes_card, no_bet_in_round",
     413: "body_too_large", 415: "unsupported_media_type",
     422: "invalid_request, invalid_amount, invalid_limit, unknown_spot, below_table_min, above_spot_max, "
-         "above_round_max, loss_limit_reached, deposit_limit_exceeded",
+         "above_round_max, loss_limit_reached, deposit_limit_exceeded; blackjack decisions: unknown_action, "
+         "double_not_allowed, split_not_allowed, already_split",
     503: "edge_out_of_sync",
 }.items()}
 PUBLIC_ERRORS = {c: ERRORS[c] for c in (404, 422)}

@@ -20,7 +20,7 @@ async def _scenario(edge: EdgeProc, token: str, foreign_regulator: str) -> None:
     url = f"{edge.url}/whep/roulette-1"
     async with httpx.AsyncClient(timeout=20) as http:
         player = None
-        for _ in range(100):  # the studio simulator needs a moment to make the table live
+        for _ in range(200):  # the studio simulator needs a moment to make the table live (busy box: up to 60 s)
             try:
                 player = await play(http, url, token=token, audio=False)
                 break
@@ -33,7 +33,7 @@ async def _scenario(edge: EdgeProc, token: str, foreign_regulator: str) -> None:
                 if "video" in player.tracks:
                     break
                 await asyncio.sleep(0.05)
-            await asyncio.wait_for(player.tracks["video"].recv(), 15)
+            await asyncio.wait_for(player.tracks["video"].recv(), 30)
             r = await http.post(f"{edge.url}/v1/self-exclusion", json={"duration": "6m"},
                                 headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 201, r.text

@@ -114,3 +114,34 @@ def test_a_taken_port_is_named_with_its_holder() -> None:
     assert lines and f"port {taken} (control plane) is held by pid {os.getpid()}" in lines[0]
     free = port
     assert claim(free, "edge", lines.append) == free and len(lines) == 1
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_after_the_terminal_pipe_broke_still_stops_cleanly(tmp_path: Path) -> None:
+    """`make demo | tee demo.log`, then Ctrl-C kills tee first: the supervisor's next line hits a
+    broken pipe; it must go on stopping every part cleanly (journals verified), not die."""
+    root = tmp_path / "demo"
+    sup = subprocess.Popen([sys.executable, "-m", "demo", "--root", str(root)], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    children: set[int] = set()
+    try:
+        assert sup.stdout is not None
+        for line in sup.stdout:
+            if "edge on-1 (Ontario) is up" in line:
+                break
+        children = _descendants(sup.pid)
+        sup.stdout.close()  # the reader (tee) is gone
+        sup.send_signal(signal.SIGINT)
+        assert sup.wait(120) == 0
+        log = (root / "demo.log").read_text()
+        assert "stopping" in log and "mt-1 journal:" in log and "on-1 journal:" in log and "FAILED" not in log
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_alive(p) for p in children):
+            time.sleep(0.5)
+        assert not [p for p in children if _alive(p)]
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+        for p in children:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)

@@ -57,6 +57,15 @@ def start_studio(cfg: EdgeConfig, table_id: str, dealer_port: int, *, fault_ever
         stdin=subprocess.DEVNULL)
 
 
+def start_plain_studio(cfg: EdgeConfig, table_id: str) -> subprocess.Popen:
+    """A studio whose dealer takes no instructions: the camera never shows a reveal."""
+    feed = next(f for f in cfg.media.tables if f.table_id == table_id)
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge_agent.studio", table_id, f"srt://127.0.0.1:{feed.srt_port}", "--no-audio",
+         "--width", str(RUNG.width), "--height", str(RUNG.height), "--latency", str(feed.srt_latency_ms)],
+        stdin=subprocess.DEVNULL)
+
+
 def stop(procs: list[subprocess.Popen]) -> None:
     for p in procs:
         p.terminate()

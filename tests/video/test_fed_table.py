@@ -17,7 +17,7 @@ from edge_agent.evidence import metrics as M
 from edge_agent.evidence.clip import sha256_file
 from edge_agent.journal.store import JournalStore
 from edge_agent.runtime import Edge
-from tests.video.fed_edge import fed_config, start_studio, stop
+from tests.video.fed_edge import fed_config, start_plain_studio, start_studio, stop
 
 
 def rounds_of(entries: list[dict], table_id: str) -> dict[tuple[str, int], dict[str, dict]]:
@@ -191,3 +191,29 @@ async def test_fed_blackjack_step_card_is_checked_before_the_players_go_on(tmp_p
         ({"dealer1": "KH"}, "match")]
     assert r["round.settled"]["data"]["outcome"] == {"dealer": ["9S", "KH"], "steps": 1}
     assert mine[1]["latency_ms"] is not None and "round.video" in r
+
+
+async def test_a_reveal_the_camera_never_shows_voids_the_round(tmp_path: Path):
+    """The dealer never deals (a studio without the dealer link): the reveal is unreadable by the
+    deadline, journaled, counted for the alert, and the round is voided (dealer_error)."""
+    cfg, _dealers = fed_config(tmp_path, {"roulette-1": "roulette"})
+    cfg.video.vision.timeout_s = 1.5
+    edge = Edge(cfg)
+    await edge.start()
+    studio = start_plain_studio(cfg, "roulette-1")
+    before = M.VISION.labels("roulette-1", "unreadable")._value.get()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and ended(edge.casino.store.read(1), "roulette-1") < 1:
+            await asyncio.sleep(0.3)
+    finally:
+        stop([studio])
+        await edge.stop()
+    s = JournalStore(tmp_path / "journal.db")
+    entries = s.read(1)
+    s.close()
+    r = next(r for r in rounds_of(entries, "roulette-1").values() if "vision.checked" in r)
+    assert r["vision.checked"]["data"]["result"] == "unreadable"
+    assert r["round.voided"]["data"]["reason"] == "dealer_error" and "round.settled" not in r
+    assert "round.video" in r   # the voided round keeps its clip
+    assert M.VISION.labels("roulette-1", "unreadable")._value.get() > before
