@@ -71,6 +71,15 @@ def replicas(tmp: Path, url: str, seeds: list[str], n: int = 2, **kw: Any) -> li
 
 
 async def test_kill_a_nats_node_and_a_replica_while_two_edges_sync(tmp_path: Path, database: str) -> None:
+    await _kill_under_load(tmp_path, database, 1.0)
+
+
+@pytest.mark.slow
+async def test_kill_a_nats_node_and_a_replica_then_a_minute_of_load(tmp_path: Path, database: str) -> None:
+    await _kill_under_load(tmp_path, database, 60.0)
+
+
+async def _kill_under_load(tmp_path: Path, database: str, load_after_s: float) -> None:
     cluster = NatsCluster(tmp_path / "nats").start()
     rs: list[Replica] = []
     try:
@@ -120,7 +129,7 @@ async def test_kill_a_nats_node_and_a_replica_while_two_edges_sync(tmp_path: Pat
         takeover_s = time.monotonic() - t0
         print(json.dumps({"takeover": {"lease_s": round(leased_s, 2), "applying_again_s": round(takeover_s, 2)}}))
         heads_now = [s.sent_seq for s in syncs]
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(load_after_s)
         assert all(s.sent_seq > h for s, h in zip(syncs, heads_now)), "the edges stopped syncing"
 
         stop.set()

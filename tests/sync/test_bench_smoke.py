@@ -51,3 +51,12 @@ def test_drain_of_a_million_entries_full_run() -> None:
     r = bench("benchmarks.sync.drain", "--entries", "1000000", timeout=1800)
     assert r["head_hash_ok"] is True and r["entries"] >= 1_000_000
     assert r["drain_entries_per_s"] >= 20_000, r
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_replicas_benchmark_with_a_replica_killed_prints_its_line() -> None:
+    r = bench("benchmarks.sync.replicas", "--replicas", "2", "--edges", "2", "--entries", "20000", "--kill-one",
+              "--timeout", "300", timeout=600)
+    assert r["bench"] == "sync_replicas" and r["replicas"] == 2 and r["entries"] >= 40_000
+    assert r["drain_entries_per_s"] > 0 and r["cp_cpu_us_per_entry"] > 0 and r["failover_s"] is not None

@@ -140,7 +140,8 @@ class Leases:
         with self._mutex:
             try:
                 n = self._connection().execute(  # type: ignore[attr-defined]
-                    "SELECT count(DISTINCT application_name) FROM pg_stat_activity WHERE application_name LIKE %s",
+                    "SELECT count(DISTINCT application_name) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name LIKE %s",
                     (APP_PREFIX + "%",)).fetchone()[0]
             except Exception as exc:  # noqa: BLE001
                 log.warning("lease connection failed", error=repr(exc))
