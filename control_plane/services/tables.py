@@ -12,6 +12,7 @@ from contract import journal as J
 from contract import sync as S
 from control_plane.adapters import outbox
 from control_plane.adapters.db.models import edge_tables, edges
+from control_plane.adapters.db.sql import insert_ignore
 from control_plane.clock import now_ms
 from control_plane.services import operator_log
 
@@ -25,14 +26,10 @@ def project(c: Connection, edge_id: str, seq: int, kind: str, d: dict[str, Any])
     table_id = d.get("table_id")
     if not isinstance(table_id, str) or not table_id:
         return  # redacted by the residency policy, or not a table entry
-    row = c.execute(select(edge_tables.c.updated_seq).where(edge_tables.c.edge_id == edge_id,
-                                                            edge_tables.c.table_id == table_id)).first()
-    if row is None:
-        c.execute(edge_tables.insert().values(edge_id=edge_id, table_id=table_id, game=str(d.get("game", "")),
-                                              enabled=True, status_reason="", last_void_reason="",
-                                              updated_seq=0, updated_ts=now_ms()))
-    elif row.updated_seq > seq:
-        return
+    # ON CONFLICT DO NOTHING: two appliers of one edge (a replica taking over) never fail a batch here.
+    insert_ignore(c, edge_tables, {"edge_id": edge_id, "table_id": table_id, "game": str(d.get("game", "")),
+                                   "enabled": True, "status_reason": "", "last_void_reason": "",
+                                   "updated_seq": 0, "updated_ts": now_ms()})
     values: dict[str, Any] = {"updated_seq": seq, "updated_ts": now_ms()}
     if kind == S.TABLE_RULES:
         values["game"] = str(d.get("game", ""))
@@ -48,8 +45,8 @@ def project(c: Connection, edge_id: str, seq: int, kind: str, d: dict[str, Any])
         values.update(round_chain=None, round_n=None)
         if kind == J.ROUND_VOIDED:
             values.update(last_void_n=int(d.get("n", 0)) or None, last_void_reason=str(d.get("reason", ""))[:256])
-    c.execute(update(edge_tables).where(edge_tables.c.edge_id == edge_id, edge_tables.c.table_id == table_id)
-              .values(**values))
+    c.execute(update(edge_tables).where(edge_tables.c.edge_id == edge_id, edge_tables.c.table_id == table_id,
+                                        edge_tables.c.updated_seq <= seq).values(**values))
 
 
 class UnknownTable(LookupError):

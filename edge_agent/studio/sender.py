@@ -2,7 +2,6 @@
 (caller) carries it to the edge. PyAV wheels have no SRT, hence the helper process."""
 from __future__ import annotations
 
-import ctypes
 import fractions
 import math
 import signal
@@ -17,18 +16,13 @@ import av
 import numpy as np
 import structlog
 
+from edge_agent.children import die_with_parent
 from edge_agent.media.config import read_passphrase
 from edge_agent.studio.render import Scene, TableRenderer
 
 log = structlog.get_logger(__name__)
 
 OverlaySource = Callable[[], str | None]
-
-
-def _die_with_parent() -> None:
-    # srt-live-transmit must not outlive the simulator (else the edge sees a live but silent feed).
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_udp_port() -> int:
@@ -80,7 +74,8 @@ def run_studio(
     relay = subprocess.Popen(
         ["srt-live-transmit", "-q", "-a:yes", f"udp://127.0.0.1:{udp_port}",
          caller_url(srt_url, latency_ms, passphrase, streamid)],
-        stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,  # noqa: PLW1509 - one prctl call
+        # srt-live-transmit must not outlive the simulator (else the edge sees a live but silent feed).
+        stdin=subprocess.DEVNULL, preexec_fn=die_with_parent(),  # noqa: PLW1509 - one prctl call
     )
     stop = False
 

@@ -134,6 +134,14 @@ async def test_tables_are_projected_from_the_journal_and_controlled_by_command(m
         assert [(a["action"], a["target"], a["reason"]) for a in log] == [
             ("table.void", "mt-1/roulette-1", "dealer error")]
 
+        # After a partition entries can arrive out of order: an older fact never overwrites a newer one.
+        older = mt.add(S.TABLE_STATUS, {"table_id": "roulette-1", "enabled": False, "reason": "older", "by": "x"})
+        newer = mt.add(S.TABLE_STATUS, {"table_id": "roulette-1", "enabled": True, "reason": "newer", "by": "x"})
+        for e in (newer, older):
+            cp.applier.apply("mt-1", S.SyncedEntry(**e))
+        t = (await mt_ops.get("/v1/tables")).json()["tables"][0]
+        assert (t["enabled"], t["status_reason"], t["updated_seq"]) == (True, "newer", newer["seq"])
+
 
 async def test_a_payout_under_way_shows_what_the_rail_says(make_cp) -> None:  # type: ignore[no-untyped-def]
     cp = await make_cp(None, rails={"crypto": {"confirmations": 1000, "block_interval_s": 60}})

@@ -119,7 +119,7 @@ def provisioned(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtur
         "edge_token_public_key_pem": tokens.public_pem(key),
         "edge_litestream_replica_url": f"file://{prefix}/var/lib/edge-agent/replica",
         "edge_litestream_s3_endpoint": "",
-        "edge_litestream_metrics_addr": f"127.0.0.1:{_free_port()}",
+        "edge_litestream_metrics_addr": (litestream_addr := f"127.0.0.1:{_free_port()}"),
         "edge_tables": [{"table_id": "mt-roulette-1", "game": "roulette", "betting_window_s": 1,
                          "reveal_s": 0.2}],
     }))
@@ -128,7 +128,8 @@ def provisioned(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtur
            "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
     _, first_recap = _run_playbook(inv_dir / "hosts.yml", extra, env)
     second, second_recap = _run_playbook(inv_dir / "hosts.yml", extra, env)
-    return {"nats": nats, "nats_password": nats_password, "prefix": prefix, "port": port, "first": first_recap, "second": second_recap,
+    return {"nats": nats, "nats_password": nats_password, "prefix": prefix, "port": port,
+            "litestream_addr": litestream_addr, "first": first_recap, "second": second_recap,
             "second_out": second, "tmp": tmp, "env": env, "source": source}
 
 
@@ -276,6 +277,12 @@ def test_installed_edge_answers_healthy_and_replicates(provisioned, tmp_path: Pa
             assert litestream.poll() is None, litestream.stdout.read()[-3000:]
             time.sleep(0.5)
         assert any(p.is_file() for p in replica.rglob("*")), "no replica written"
+        # Litestream as its own unit serves its own metrics on the rendered `addr:`: what the
+        # replication alerts read (litestream_txid, litestream_sync_error_count) for this journal.
+        ls_metrics = httpx.get(f"http://{provisioned['litestream_addr']}/metrics", timeout=5).text
+        db = prefix / "var/lib/edge-agent/journal.db"
+        for name in ("litestream_txid", "litestream_sync_error_count"):
+            assert re.search(rf'^{name}{{db="{re.escape(str(db))}"}} \d', ls_metrics, re.MULTILINE), name
         _stop(litestream)
         restored = tmp_path / "restored.db"
         r = subprocess.run(check=False, args=[str(venv / "bin" / "litestream"), "restore", "-o", str(restored),
