@@ -58,4 +58,3 @@ async def test_an_unsettleable_round_is_voided_and_the_edge_serves_stops_and_res
              and e["data"]["reason"].startswith("settlement_failed")]
     store.close()
     assert len(voids) == 1 and voids[0]["data"]["refunds"][0]["amount"] == 1_000
-
