@@ -139,8 +139,13 @@ async def test_every_error_is_enveloped(cp) -> None:  # type: ignore[no-untyped-
         assert (r.status_code, r.json()["error"]["code"]) == (400, "malformed_json")
 
 
-async def test_a_bug_answers_500_in_the_envelope(cp) -> None:  # type: ignore[no-untyped-def]
+async def test_a_bug_answers_500_in_the_envelope(cp, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import httpx
+
+    from control_plane.http import errors
+    from tests.edge.test_hostile import _Log
+
+    monkeypatch.setattr(errors, "log", log := _Log())  # rendering the traceback would cost seconds
 
     cp.app.state.services.registry.list = lambda *a, **k: 1 / 0  # type: ignore[method-assign]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=cp.app, raise_app_exceptions=False),
@@ -148,6 +153,7 @@ async def test_a_bug_answers_500_in_the_envelope(cp) -> None:  # type: ignore[no
                                  headers={"Authorization": f"Bearer {token(cp, 'ops', 'operator', '*')}"}) as http:
         r = await http.get("/v1/edges")
     assert (r.status_code, r.json()["error"]["code"]) == (500, "internal_error")
+    assert log.errors == ["unhandled error"]
 
 
 def test_an_entry_with_an_integer_the_database_cannot_hold_is_malformed_not_a_poison_batch() -> None:
