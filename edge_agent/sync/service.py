@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-import nats.errors
 import structlog
 from nats.js import api
 from pydantic import ValidationError
@@ -214,14 +213,14 @@ class SyncService:
         for t in self._tasks:
             try:
                 await t
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+            except (asyncio.CancelledError, Exception) as exc:  # noqa: BLE001 - ending anyway
+                log.debug("sync task ended", error=repr(exc))
         self._tasks.clear()
         if self.nc is not None:
             try:
                 await asyncio.wait_for(self.nc.close(), 3)
-            except Exception:  # noqa: BLE001
-                pass
+            except Exception as exc:  # noqa: BLE001 - closing a broken connection
+                log.debug("sync close failed", error=repr(exc))
             self.nc = None
         if self._reader is not None:
             self._reader.close()
@@ -320,15 +319,16 @@ class SyncService:
     async def _connect(self) -> None:
         n = self.config.nats
         ping = max(0.5, min(5.0, n.heartbeat_s))
-        opts: dict[str, Any] = dict(
-            servers=n.servers, name=f"edge-{self.edge_id}", allow_reconnect=True, max_reconnect_attempts=-1,
-            reconnect_time_wait=1.0, connect_timeout=2.0, ping_interval=ping, max_outstanding_pings=3,
+        opts: dict[str, Any] = {
+            "servers": n.servers, "name": f"edge-{self.edge_id}", "allow_reconnect": True,
+            "max_reconnect_attempts": -1, "reconnect_time_wait": 1.0, "connect_timeout": 2.0,
+            "ping_interval": ping, "max_outstanding_pings": 3,
             # No client-side buffering while disconnected: the journal is the buffer, and a
             # replayed stale buffer could land after entries that overtook it.
-            pending_size=0, inbox_prefix=inbox_prefix(self.edge_id),
-            disconnected_cb=self._on_disconnected, reconnected_cb=self._on_reconnected,
-            error_cb=self._on_error, closed_cb=self._on_closed,
-        )
+            "pending_size": 0, "inbox_prefix": inbox_prefix(self.edge_id),
+            "disconnected_cb": self._on_disconnected, "reconnected_cb": self._on_reconnected,
+            "error_cb": self._on_error, "closed_cb": self._on_closed,
+        }
         if n.user:
             opts.update(user=n.user, password=n.password)
         self.state = DISCONNECTED  # until the first connect succeeds (nats.connect retries forever)
@@ -599,8 +599,8 @@ class SyncService:
                 if sub is not None:
                     try:
                         await sub.unsubscribe()
-                    except Exception:  # noqa: BLE001
-                        pass
+                    except Exception as unsub_exc:  # noqa: BLE001 - the link is gone: nothing to stop
+                        log.debug("command unsubscribe failed", error=repr(unsub_exc))
                     sub = None
                 await asyncio.sleep(backoff * (0.5 + random.random()))
                 backoff = min(self.max_backoff, backoff * 2)

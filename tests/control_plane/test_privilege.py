@@ -139,8 +139,13 @@ async def test_every_error_is_enveloped(cp) -> None:  # type: ignore[no-untyped-
         assert (r.status_code, r.json()["error"]["code"]) == (400, "malformed_json")
 
 
-async def test_a_bug_answers_500_in_the_envelope(cp) -> None:  # type: ignore[no-untyped-def]
+async def test_a_bug_answers_500_in_the_envelope(cp, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import httpx
+
+    from control_plane.http import errors
+    from tests.edge.test_hostile import _Log
+
+    monkeypatch.setattr(errors, "log", log := _Log())  # rendering the traceback would cost seconds
 
     cp.app.state.services.registry.list = lambda *a, **k: 1 / 0  # type: ignore[method-assign]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=cp.app, raise_app_exceptions=False),
@@ -148,3 +153,23 @@ async def test_a_bug_answers_500_in_the_envelope(cp) -> None:  # type: ignore[no
                                  headers={"Authorization": f"Bearer {token(cp, 'ops', 'operator', '*')}"}) as http:
         r = await http.get("/v1/edges")
     assert (r.status_code, r.json()["error"]["code"]) == (500, "internal_error")
+    assert log.errors == ["unhandled error"]
+
+
+def test_an_entry_with_an_integer_the_database_cannot_hold_is_malformed_not_a_poison_batch() -> None:
+    import json
+
+    from contract import journal as J
+    from contract import sync as S
+    from control_plane.adapters.nats.bus import Bus
+    from control_plane.adapters.nats.pull import Delivery
+
+    def delivery(data: dict) -> Delivery:
+        e = J.make_entry(1, 1, "deposit.requested", data, J.GENESIS_PREV)
+        return Delivery(S.journal_subject("mt-1").encode(), b"", json.dumps(e).encode())
+
+    ok = {"deposit_id": "d", "player": "p", "amount": 9_223_372_036_854_775_807, "currency": "EUR"}
+    batch, _, malformed = Bus._parse_entries([delivery(ok), delivery({**ok, "amount": 10**30}),
+                                              delivery({**ok, "amount": -(2**63) - 1})])
+    assert [e.data["amount"] for _, e in batch] == [ok["amount"]]
+    assert len(malformed) == 2 and all("64 bits" in why for _, why in malformed)

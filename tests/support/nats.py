@@ -135,8 +135,6 @@ class NatsCluster:
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Until JetStream has a meta leader that every running node agrees on (streams can be
         created at R3)."""
-        import asyncio
-
         import nats
 
         async def leader(url: str) -> str | None:
@@ -162,8 +160,6 @@ class NatsCluster:
 
     def wait_streams_current(self, names: list[str], timeout: float = 90.0) -> None:
         """Until each stream has a leader and every replica is current (a restarted node caught up)."""
-        import asyncio
-
         import nats
 
         async def current() -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import re
 import threading
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +23,7 @@ from pydantic import ValidationError
 
 from contract import streams
 from contract import sync as S
+from contract.bounds import first_unbounded
 from control_plane.adapters.db import leases as L
 from control_plane.adapters.nats.pull import Delivery, Puller
 from control_plane.config import NatsConfig
@@ -31,6 +33,8 @@ from control_plane.services.high_water_mark import HighWaterMarks
 from control_plane.services.journal_apply import JournalApplier
 from control_plane.services.registry import Registry
 from natswire import LeanClient
+
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")  # 19+ digits: maybe past signed 64 bits (or a digit run in a string)
 
 log = structlog.get_logger("control_plane.bus")
 
@@ -246,7 +250,13 @@ class Bus:
         malformed: list[tuple[str, str]] = []
         for m in msgs:
             try:
-                batch.append((m.edge, S.SyncedEntry.model_validate_json(m.data)))
+                entry = S.SyncedEntry.model_validate_json(m.data)
+                # An integer the database cannot hold would fail the whole batch on every redelivery:
+                # refuse it here. (A run of 20 digits is the cheap hint; only then walk the data.)
+                if _LONG_DIGITS.search(m.data) and first_unbounded(entry.data) is not None:
+                    malformed.append((m.edge, f"seq {entry.seq}: an integer outside signed 64 bits"))
+                    continue
+                batch.append((m.edge, entry))
                 bodies.append(m.data.decode())
             except (ValidationError, UnicodeDecodeError) as exc:
                 malformed.append((m.edge, str(exc)[:500]))
