@@ -11,17 +11,30 @@ own (connect, reconnect, auth, JetStream management API, ordinary subscriptions)
 - `publish_raw`: protocol commands built by the caller (pre-encoded `HPUB`s, a batch of `+ACK`s)
   written with one buffer append.
 
-It relies on two of nats-py's internals, `_process_msg` (the parser's dispatch) and
-`_send_command` (the pending write buffer). tests/sync/test_natswire.py drives both against a
-real nats-server, so a client release that changes them fails there first.
+It also mends one ordering bug of nats-py 2.16: `flush()` writes its PING straight to the socket,
+ahead of commands still waiting in the pending buffer, so the PONG could come back before the
+server had seen an earlier SUB, PUB or ACK (a subscription "flushed" and then missed messages).
+`LeanClient` queues the PING behind them, which is what `flush()` promises.
+
+It relies on nats-py internals: `_process_msg` (the parser's dispatch), `_send_command` and
+`_flush_pending` (the pending write buffer), `_send_ping` and `_pongs` (PING/PONG matching).
+They are checked at import (a release without them fails at start, not at run time), and
+tests/sync/test_natswire.py drives each against a real nats-server.
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from nats.aio.client import Client
 from nats.errors import ConnectionClosedError, OutboundBufferLimitError
+
+PING = b"PING\r\n"
+_INTERNALS = ("_process_msg", "_send_command", "_flush_pending", "_send_ping")
+_missing = [name for name in _INTERNALS if not callable(getattr(Client, name, None))]
+if _missing:  # pragma: no cover - only with an untested nats-py release
+    raise ImportError(f"natswire: nats-py lacks the internals it relies on: {', '.join(_missing)}")
 
 RawHandler = Callable[[bytes, bytes, bytes, bytes | None], None]  # subject, reply, data, raw header block
 
@@ -62,6 +75,12 @@ class LeanClient(Client):
         self.stats["in_msgs"] += 1
         self.stats["in_bytes"] += len(data)
         handler(subject, reply, data, headers)
+
+    async def _send_ping(self, future: asyncio.Future[bool] | None = None) -> None:
+        # In order with everything already queued: the PONG then proves the server saw it all.
+        self._pongs.append(future if future is not None else asyncio.get_running_loop().create_future())
+        await self._send_command(PING)
+        await self._flush_pending()
 
     async def publish_raw(self, commands: bytes, count: int = 1) -> None:
         """Write protocol commands (e.g. `hpub(...)` joined, or `ack_commands(...)`) as one

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import nats
 import pytest
 from nats.errors import OutboundBufferLimitError
 from nats.js import api
@@ -35,7 +34,7 @@ def test_header_status() -> None:
 
 async def test_raw_publish_is_seen_as_an_ordinary_message_with_headers(server: NatsServer) -> None:
     nc = await lean(server.url)
-    plain = await nats.connect(server.url)
+    plain = await lean(server.url)  # nats-py's own subscribe (LeanClient only orders its flush)
     try:
         sub = await plain.subscribe("t.plain")
         await plain.flush()
@@ -54,7 +53,7 @@ async def test_raw_publish_is_seen_as_an_ordinary_message_with_headers(server: N
 
 async def test_raw_subscription_gets_bytes_and_unparsed_headers(server: NatsServer) -> None:
     nc = await lean(server.url)
-    plain = await nats.connect(server.url)
+    plain = await lean(server.url)
     got: list[tuple[bytes, bytes, bytes, bytes | None]] = []
     seen = asyncio.Event()
 
@@ -103,7 +102,11 @@ async def test_batched_acks_acknowledge_jetstream_deliveries(server: NatsServer)
         assert info.num_ack_pending == 5
         await nc.publish_raw(ack_commands([m.reply.encode() for m in msgs[:3]]), 3)
         await nc.flush()
-        info = await js.consumer_info("T", "d")
+        for _ in range(100):  # the server hands acks to the consumer asynchronously
+            info = await js.consumer_info("T", "d")
+            if info.num_ack_pending == 2:
+                break
+            await asyncio.sleep(0.05)
         assert info.num_ack_pending == 2 and info.ack_floor.stream_seq == 3
     finally:
         await nc.close()
@@ -121,3 +124,24 @@ async def test_raw_publish_is_refused_while_disconnected_without_a_buffer(server
             await nc.publish_raw(hpub(b"t.x", b"r", header_block({"A": "b"}), b"x"))
     finally:
         await nc.close()
+
+
+async def test_flush_ping_follows_the_commands_queued_before_it(tmp_path: Path) -> None:
+    """nats-py 2.16 writes flush()'s PING ahead of its pending buffer; LeanClient queues it behind.
+    The server's own protocol trace shows the order it received."""
+    srv = NatsServer(tmp_path / "trace", config="trace: true\nlogtime: false\n").start()
+    try:
+        nc = await lean(srv.url, ping_interval=3600)
+        try:
+            for i in range(20):
+                await nc.subscribe(f"t.order.{i}")
+                await nc.flush()
+        finally:
+            await nc.close()
+    finally:
+        srv.stop()
+    trace = (tmp_path / "trace" / "nats.log").read_text()
+    received = [" ".join(line.split("<<- [", 1)[1].rstrip("]").split()) for line in trace.splitlines()
+                if "<<- [" in line]
+    received = [r for r in received if r.startswith(("SUB t.order.", "PING"))][1:]  # [0]: connect's PING
+    assert received == [x for i in range(20) for x in (f"SUB t.order.{i} {i + 1}", "PING")], received
