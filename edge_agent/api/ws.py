@@ -28,6 +28,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from edge_agent import metrics as M
 from edge_agent.api.auth import bearer
+from edge_agent.api.wsframes import FrameWriter
 from edge_agent.domain import responsible as RG
 from edge_agent.domain.errors import DomainError
 from edge_agent.events import Wire
@@ -61,21 +62,35 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
     def send(obj: dict[str, Any]) -> None:
         events.put_ahead(orjson.dumps(obj).decode())
 
+    frames = FrameWriter(ws)
+
     async def writer() -> None:
+        # Whatever is queued when the writer wakes goes out in one write (see wsframes.py).
+        batch: list[str] = []
         while True:
             item = await events.get()
+            while True:
+                if item is None or item is CLOSE:
+                    break
+                if isinstance(item, Wire):
+                    batch.append(item.text)
+                    if item.type == "session.ended":
+                        item = CLOSE
+                        break
+                else:
+                    batch.append(item)
+                if events.empty():
+                    break
+                item = events.get_nowait()
+            if batch:
+                await frames.write(batch)
+                batch.clear()
             if item is None:  # the hub dropped this socket: it fell QUEUE_BOUND events behind
-                await ws.send_text(orjson.dumps(
-                    {"type": "error", "error": {"code": "too_slow", "message": "event queue overflow"}}).decode())
+                await frames.write([orjson.dumps(
+                    {"type": "error", "error": {"code": "too_slow", "message": "event queue overflow"}}).decode()])
                 return
             if item is CLOSE:
                 return
-            if isinstance(item, Wire):
-                await ws.send_text(item.text)
-                if item.type == "session.ended":
-                    return
-            else:
-                await ws.send_text(item)
 
     async def reality_checks() -> None:
         sent = 0
