@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEB_STAMP := .deb-installed
-DEB_PACKAGES := srt-tools chromium ffmpeg prometheus npm
+DEB_PACKAGES := srt-tools chromium ffmpeg prometheus
 
 .PHONY: test demo setup deb postgres bench clean whep-player
 

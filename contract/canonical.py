@@ -37,7 +37,7 @@ def _refuse(o: Any) -> Any:
 def assert_no_floats(obj: Any) -> None:
     """Raise ValueError when a float hides anywhere in obj (the contract forbids them)."""
     if isinstance(obj, float):
-        raise ValueError("floats are not allowed in journal entries")
+        raise ValueError("floats are not allowed in journal entries")  # noqa: TRY004 - callers catch ValueError
     if isinstance(obj, dict):
         for v in obj.values():
             assert_no_floats(v)

@@ -85,7 +85,7 @@ class Demo:
         for i, j in enumerate(JURISDICTIONS):
             self.ports[j["edge_id"]] = claim(8101 + i, f"edge {j['edge_id']}", say)
             self.ports[f"litestream-{j['edge_id']}"] = claim(9191 + i, f"Litestream metrics of {j['edge_id']}", say)
-            self.ports[f"dealer-{j['edge_id']}"] = claim(9201 + i, f"dealer link of {j['edge_id']}", say)
+            self.ports[f"dealer-{j['edge_id']}"] = claim(9201 + i, f"dealer link of {j['edge_id']}", say, udp=True)
         self.passwords = {j["edge_id"]: secrets.token_hex(12) for j in JURISDICTIONS}
         self.passwords["cloud"] = secrets.token_hex(12)
 
@@ -225,7 +225,7 @@ class Demo:
     def start(self) -> None:
         self.setup()
         for j in JURISDICTIONS:
-            self.ports[f"srt-{j['edge_id']}"] = claim(9001 + JURISDICTIONS.index(j), f"SRT of {j['edge_id']}", say)
+            self.ports[f"srt-{j['edge_id']}"] = claim(9001 + JURISDICTIONS.index(j), f"SRT of {j['edge_id']}", say, udp=True)
         steps = len(JURISDICTIONS) * 2 + 2
         n = 0
 

@@ -81,7 +81,7 @@ def run(mode: str, duration: float, procs: int, conns: int, window: int, per_fra
         asyncio.run(_prefund(cfg, players))
         (tmp / "edge.yaml").write_text(yaml.safe_dump(cfg))
         edge = subprocess.Popen([sys.executable, "-m", "edge_agent.cli", "serve", "--config", str(tmp / "edge.yaml")],
-                                stdout=subprocess.DEVNULL, stderr=open(tmp / "edge.log", "wb"))
+                                stdout=subprocess.DEVNULL, stderr=open(tmp / "edge.log", "wb"))  # noqa: SIM115 - the child writes to it
         try:
             for _ in range(200):
                 try:

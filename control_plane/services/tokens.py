@@ -2,15 +2,21 @@
 and the bootstrap secret, which mints only until the first operator (or admin) token exists."""
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, insert, select, text
 
 from contract import tokens
 from control_plane.adapters.db.models import token_grants
 
 PLATFORM_ROLES = ("operator", "admin")  # grants recorded; the first one closes the bootstrap secret
+# Serialises bootstrap mints: a transaction-scoped advisory lock across replicas on PostgreSQL
+# (the key is arbitrary but fixed), a process lock on embedded SQLite (one process only).
+BOOTSTRAP_LOCK_KEY = 0x626F6F74  # "boot"
+_bootstrap_local = threading.Lock()
 
 
 class MintRefused(Exception):
@@ -44,7 +50,10 @@ class TokenIssuer:
         if refusal is not None:
             raise MintRefused(403, "forbidden", refusal)
         now = int(time.time())
-        with self.engine.begin() as c:
+        with _bootstrap_local if issuer is None else contextlib.nullcontext(), self.engine.begin() as c:
+            if issuer is None and c.dialect.name == "postgresql":
+                # Two bootstrap mints at once must not both see "no operator yet".
+                c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": BOOTSTRAP_LOCK_KEY})
             if issuer is None and c.execute(select(func.count()).select_from(token_grants)
                                             .where(token_grants.c.role.in_(PLATFORM_ROLES))).scalar_one():
                 raise MintRefused(403, "bootstrap_closed",
@@ -55,3 +64,4 @@ class TokenIssuer:
                     issuer="bootstrap" if issuer is None else f"{issuer.role}:{issuer.sub}"[:160],
                     issued_ts=now * 1000, expires_ts=(now + ttl) * 1000))
         return tokens.issue(self.signing_key, sub, role, jurisdiction, ttl), ttl  # type: ignore[arg-type]
+

@@ -13,6 +13,7 @@ hold a later entry before an earlier one after a partition; see docs/SYNC.md).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -85,10 +86,8 @@ async def stream_entries(nc: Any, edge_id: str, from_seq: int, to_seq: int, *, t
     js = nc.jetstream(timeout=timeout)
     name = replay_consumer(edge_id)
     subject = S.journal_subject(edge_id)
-    try:
+    with contextlib.suppress(Exception):  # absent, or not allowed: create below says which
         await js.delete_consumer(stream, name)
-    except Exception:  # noqa: BLE001 - absent, or not allowed: create below says which
-        pass
     cfg = api.ConsumerConfig(name=name, filter_subject=subject, ack_policy=api.AckPolicy.NONE,
                              deliver_policy=api.DeliverPolicy.ALL, inactive_threshold=60.0,
                              mem_storage=True)
@@ -109,10 +108,8 @@ async def stream_entries(nc: Any, edge_id: str, from_seq: int, to_seq: int, *, t
                     got.append(e)
     finally:
         await sub.unsubscribe()
-        try:
+        with contextlib.suppress(Exception):  # it expires on its own (inactive_threshold)
             await js.delete_consumer(stream, name)
-        except Exception:  # noqa: BLE001 - it expires on its own (inactive_threshold)
-            pass
     return _one_per_seq(got, from_seq, to_seq)
 
 

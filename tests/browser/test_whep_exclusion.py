@@ -4,6 +4,7 @@ one; a regulator of another jurisdiction is refused."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -63,6 +64,9 @@ def test_self_exclusion_closes_the_live_video(tmp_path: Any, signing_key: Any) -
     edge = EdgeProc(tmp_path, signing_key, media=True)
     try:
         edge.fund("zed", 1_000)
-        asyncio.run(_scenario(edge, edge.token("zed"), tokens.issue(signing_key, "reg-dk", "regulator", "DK")))
+        scenario = _scenario(edge, edge.token("zed"), tokens.issue(signing_key, "reg-dk", "regulator", "DK"))
+        # Its own thread: Playwright's sync API (other browser tests) leaves a loop running on this one.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, scenario).result()
     finally:
         edge.stop()

@@ -139,8 +139,13 @@ async def test_every_error_is_enveloped(cp) -> None:  # type: ignore[no-untyped-
         assert (r.status_code, r.json()["error"]["code"]) == (400, "malformed_json")
 
 
-async def test_a_bug_answers_500_in_the_envelope(cp) -> None:  # type: ignore[no-untyped-def]
+async def test_a_bug_answers_500_in_the_envelope(cp, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import httpx
+
+    from control_plane.http import errors
+    from tests.edge.test_hostile import _Log
+
+    monkeypatch.setattr(errors, "log", log := _Log())  # rendering the traceback would cost seconds
 
     cp.app.state.services.registry.list = lambda *a, **k: 1 / 0  # type: ignore[method-assign]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=cp.app, raise_app_exceptions=False),
@@ -148,6 +153,7 @@ async def test_a_bug_answers_500_in_the_envelope(cp) -> None:  # type: ignore[no
                                  headers={"Authorization": f"Bearer {token(cp, 'ops', 'operator', '*')}"}) as http:
         r = await http.get("/v1/edges")
     assert (r.status_code, r.json()["error"]["code"]) == (500, "internal_error")
+    assert log.errors == ["unhandled error"]
 
 
 def test_an_entry_with_an_integer_the_database_cannot_hold_is_malformed_not_a_poison_batch() -> None:
@@ -167,3 +173,40 @@ def test_an_entry_with_an_integer_the_database_cannot_hold_is_malformed_not_a_po
                                               delivery({**ok, "amount": -(2**63) - 1})])
     assert [e.data["amount"] for _, e in batch] == [ok["amount"]]
     assert len(malformed) == 2 and all("64 bits" in why for _, why in malformed)
+
+
+async def test_concurrent_bootstrap_mints_open_one_door(make_cp) -> None:  # type: ignore[no-untyped-def]
+    """Two replicas (own engines, one database), several bootstrap mints released at once:
+    exactly one operator is minted, every other gets bootstrap_closed."""
+    import asyncio
+    import threading
+
+    from control_plane.adapters.db.engine import make_engine
+    from control_plane.services.tokens import MintRefused, TokenIssuer
+
+    cp = await make_cp(None)  # creates the schema
+    issuers = [TokenIssuer(make_engine(str(cp.engine.url.render_as_string(hide_password=False))),
+                           cp.signing_key, 3600) for _ in range(2)]
+    go = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def mint(i: int) -> None:
+        go.wait()
+        try:
+            issuers[i % 2].mint(None, f"op{i}", "operator", "*", None)
+            outcomes.append("minted")
+        except MintRefused as err:
+            outcomes.append(err.code)
+
+    threads = [threading.Thread(target=mint, args=(i,)) for i in range(8)]
+
+    def run_all() -> None:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+
+    await asyncio.to_thread(run_all)  # the control plane's own loop keeps running meanwhile
+    for issuer in issuers:
+        issuer.engine.dispose()
+    assert sorted(outcomes) == ["bootstrap_closed"] * 7 + ["minted"], outcomes

@@ -22,13 +22,13 @@ PUBLIC_PEM = tokens.public_pem(SIGNING_KEY)
 
 
 def edge_config(tmp: Path, **kw: Any) -> EdgeConfig:
-    base: dict[str, Any] = dict(
-        edge_id="mt-1", jurisdiction="MT", db_path=tmp / "journal.db", residency_key_hex="00" * 32,
-        token_public_key_pem=PUBLIC_PEM,
-        tables=[{"table_id": "roulette-1", "game": "roulette", "betting_window_s": 30, "reveal_s": 0.05,
+    base: dict[str, Any] = {
+        "edge_id": "mt-1", "jurisdiction": "MT", "db_path": tmp / "journal.db", "residency_key_hex": "00" * 32,
+        "token_public_key_pem": PUBLIC_PEM,
+        "tables": [{"table_id": "roulette-1", "game": "roulette", "betting_window_s": 30, "reveal_s": 0.05,
                  "limits": {"min_bet": 100, "max_bet_per_spot": 50_000, "max_per_round": 80_000}},
                 {"table_id": "baccarat-1", "game": "baccarat", "betting_window_s": 30, "reveal_s": 0.05}],
-    )
+    }
     base.update(kw)
     return EdgeConfig(**base)
 

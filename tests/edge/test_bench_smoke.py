@@ -11,7 +11,7 @@ import pytest
 
 
 def _bench(*args: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "benchmarks.edge.bets", *args], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "benchmarks.edge.bets", *args], capture_output=True, text=True, check=False,
                          timeout=600, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -139,17 +139,30 @@ async def test_404_405_415_422_share_the_envelope(client):
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
 
 
-async def test_a_bug_answers_500_in_the_envelope(casino, tmp_path):
+class _Log:
+    """Stands in for the structlog logger: records the call (rendering a rich traceback costs seconds)."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def error(self, event: str, **kw: object) -> None:
+        self.errors.append(event)
+
+
+async def test_a_bug_answers_500_in_the_envelope(casino, tmp_path, monkeypatch):
     import httpx
 
+    from edge_agent.api import errors
     from edge_agent.api.app import create_app
 
+    monkeypatch.setattr(errors, "log", log := _Log())
     app = create_app(casino)
     casino.wallet = lambda psn: 1 / 0  # type: ignore[method-assign]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
                                  base_url="http://edge") as c:
         r = await c.get("/v1/wallet", headers=AUTH)
     assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+    assert log.errors == ["unhandled error"]  # and the bug is on record
 
 
 async def test_bet_content_type_must_be_json(casino, client):

@@ -1,6 +1,7 @@
 """Responsible gambling enforced at bet and deposit time."""
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -30,11 +31,14 @@ async def timed(tmp_path: Path):
     c.close()
 
 
-async def _deposit(c, psn, amount, i=[0]):
-    i[0] += 1
-    await c.apply_command(S.DepositCredit(id=f"c{i[0]}", ts=0, deposit_id=f"d{i[0]}", player=psn, amount=amount,
+_DEPOSITS = itertools.count(1)
+
+
+async def _deposit(c, psn, amount):
+    n = next(_DEPOSITS)
+    await c.apply_command(S.DepositCredit(id=f"c{n}", ts=0, deposit_id=f"d{n}", player=psn, amount=amount,
                                           currency="EUR"))
-    return c.state.deposits[f"d{i[0]}"]
+    return c.state.deposits[f"d{n}"]
 
 
 async def test_deposit_limit_decrease_now_increase_after_cooling_off(timed):
@@ -73,7 +77,7 @@ async def test_lowest_overlapping_limit_applies(timed):
 
 
 async def test_loss_limit_counts_open_stakes(timed):
-    c, clock = timed
+    c, _clock = timed
     psn = c.ensure_player("p")
     await _deposit(c, psn, 100_000)
     c.set_limit(psn, "loss", "24h", 1_000)

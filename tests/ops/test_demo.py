@@ -114,6 +114,11 @@ def test_a_taken_port_is_named_with_its_holder() -> None:
     assert lines and f"port {taken} (control plane) is held by pid {os.getpid()}" in lines[0]
     free = port
     assert claim(free, "edge", lines.append) == free and len(lines) == 1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:  # SRT and the dealer link are UDP
+        u.bind(("127.0.0.1", 0))
+        taken = u.getsockname()[1]
+        assert claim(taken, "SRT", lines.append, udp=True) != taken
+    assert f"port {taken} (SRT) is held by pid {os.getpid()}" in lines[-1]
 
 
 @pytest.mark.timeout(300)

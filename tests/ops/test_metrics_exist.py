@@ -11,7 +11,7 @@ import pytest
 
 from contract.kinds import JOURNAL_KINDS
 from tests.ops.promql import SYNTHETIC, rule_references
-from tests.ops.scrape import Scrape
+from tests.ops.scrape import UNSAMPLED_OK, Scrape
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "ops" / "prometheus" / "alerts.yml"
@@ -38,6 +38,9 @@ def missing(scrape: Scrape, refs: dict[str, set[str]]) -> list[str]:
 def test_every_metric_an_alert_reads_is_exported(scraped: Scrape) -> None:
     problems = [f"{alert}: {p}" for alert, refs in rule_references(RULES).items() for p in missing(scraped, refs)]
     assert not problems, "\n".join(problems)
+    unsampled = {s for refs in rule_references(RULES).values() for s in refs
+                 if s not in scraped.samples and s not in SYNTHETIC}
+    assert unsampled <= UNSAMPLED_OK, unsampled
 
 
 def test_the_check_bites() -> None:

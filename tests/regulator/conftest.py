@@ -21,9 +21,9 @@ PUB = tokens.public_pem(KEY)
 
 
 def config(tmp: Path, **kw: Any) -> EdgeConfig:
-    base: dict[str, Any] = dict(
-        edge_id="mt-1", jurisdiction="MT", db_path=tmp / "j.db", residency_key_hex="00" * 32,
-        tables=[{"table_id": "roulette-1", "game": "roulette", "betting_window_s": 0.2, "reveal_s": 0.05}])
+    base: dict[str, Any] = {
+        "edge_id": "mt-1", "jurisdiction": "MT", "db_path": tmp / "j.db", "residency_key_hex": "00" * 32,
+        "tables": [{"table_id": "roulette-1", "game": "roulette", "betting_window_s": 0.2, "reveal_s": 0.05}]}
     base.update(kw)
     return EdgeConfig(**base)
 

@@ -88,7 +88,7 @@ async def test_regulators_doc_verifier_works_with_only_fairness_md(tmp_path: Pat
     export_bundle(tmp_path / "j.db", work / "bundle")
 
     def run() -> str:
-        return subprocess.run([sys.executable, "-E", "-s", "verify.py", "bundle"], cwd=work, capture_output=True,
+        return subprocess.run([sys.executable, "-E", "-s", "verify.py", "bundle"], cwd=work, capture_output=True, check=False,
                               text=True, timeout=60).stdout.strip()
 
     assert run().startswith("OK ")

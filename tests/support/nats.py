@@ -49,7 +49,7 @@ class NatsServer:
             conf = self.workdir / "nats.conf"
             conf.write_text(self.config_text.replace("{store}", str(store)))
             args = [nats_server_binary(), "-c", str(conf), "-a", "127.0.0.1", "-p", str(self.port)]
-        log = open(self.workdir / "nats.log", "ab")
+        log = open(self.workdir / "nats.log", "ab")  # noqa: SIM115 - the server process writes to it
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -23,11 +23,11 @@ PROFILE = {"display_name": "Alice Example", "email": "alice@example.org", "birth
 
 
 def edge_config(tmp: Path, url: str | None, **kw: Any) -> EdgeConfig:
-    base: dict[str, Any] = dict(
-        edge_id="mt-1", jurisdiction="MT", db_path=tmp / "j.db", residency_key_hex="00" * 32,
-        tables=[{"table_id": "roulette-1", "game": "roulette", "betting_window_s": 0.3, "reveal_s": 0.05}],
-        nats={"url": url, "heartbeat_s": 0.5},
-    )
+    base: dict[str, Any] = {
+        "edge_id": "mt-1", "jurisdiction": "MT", "db_path": tmp / "j.db", "residency_key_hex": "00" * 32,
+        "tables": [{"table_id": "roulette-1", "game": "roulette", "betting_window_s": 0.3, "reveal_s": 0.05}],
+        "nats": {"url": url, "heartbeat_s": 0.5},
+    }
     base.update(kw)
     return EdgeConfig(**base)
 

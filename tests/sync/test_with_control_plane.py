@@ -95,7 +95,7 @@ async def test_self_exclusion_at_one_edge_blocks_the_player_at_another_within_5s
             sync = SyncService(c, cfg)
             await sync.start()
             edges.append((c, sync))
-        (a, _), (b, sync_b) = edges
+        (a, _), (b, _) = edges
         psn = a.ensure_player("alice", PROFILE)
         assert b.ensure_player("alice", PROFILE) == psn  # one pseudonym across the operator's edges
         for c in (a, b):
