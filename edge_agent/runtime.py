@@ -16,6 +16,7 @@ import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
+from edge_agent.api import wsframes
 from edge_agent.api.app import create_app
 from edge_agent.casino import Casino
 from edge_agent.config import EdgeConfig, load_config
@@ -149,7 +150,7 @@ async def serve_async(config: EdgeConfig) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
-    server = uvicorn.Server(uvicorn.Config(edge.app, host=config.http.host, port=config.http.port,
+    server = uvicorn.Server(uvicorn.Config(wsframes.capture(edge.app), host=config.http.host, port=config.http.port,
                                            log_level="warning", lifespan="off", ws=os.environ.get("EDGE_WS_IMPL", "websockets-sansio"),
                                            ws_max_size=65_536, timeout_graceful_shutdown=5))
     loop = asyncio.get_running_loop()

@@ -185,6 +185,35 @@ class Player:
         self.send({"type": "act", "req": req, "table_id": TABLE, "step": step, "action": action})
         self.counts[action] += 1
 
+    # The mirror and the next decision run after the load process has read what arrived on its
+    # other sockets: one process plays 1,250 players, and their thinking in turn (each a device of
+    # its own in life) must not count as the edge's delivery time. Order per player is kept (FIFO).
+    def _later(self, fn: Any, m: dict[str, Any]) -> None:
+        asyncio.get_running_loop().call_soon(fn, m)
+
+    def _dealt(self, m: dict[str, Any]) -> None:
+        if m.get("n") != self.n or not self.bet_id:
+            return
+        shoe = [m["hand"][0], m["dealer_up"], m["hand"][1]] + [""] * (BJ.fairness.SHOE_SIZE - 3)
+        self.play = BJ.Play.deal(shoe, [(self.bet_id, 100)])
+        if m.get("next_step"):
+            self._decide_later(m["next_step"])
+
+    def _card(self, m: dict[str, Any]) -> None:
+        p = self.play
+        if p is not None and m.get("n") == self.n and not p.players_done:
+            p.shoe[p.next] = m["card"]
+            p.run_step()
+            if m.get("next_step"):
+                self._decide_later(m["next_step"])
+
+    def _accepted(self, m: dict[str, Any]) -> None:
+        if self.play is not None:
+            try:
+                self.play.decide(m["bet_id"], m["action"])
+            except BJ.Refused:
+                self.counts["mirror_lost"] += 1  # the card came first: the edge must not do that
+
     def on(self, m: dict[str, Any]) -> bool:
         """Handle one message; False when this player is done."""
         t = m.get("type")
@@ -198,29 +227,18 @@ class Player:
         elif t == "bet.refused":
             self.counts["bet_refused"] += 1
         elif t == "blackjack.dealt" and m.get("n") == self.n and self.bet_id:
-            shoe = [m["hand"][0], m["dealer_up"], m["hand"][1]] + [""] * (BJ.fairness.SHOE_SIZE - 3)
-            self.play = BJ.Play.deal(shoe, [(self.bet_id, 100)])
-            if m.get("next_step"):
-                self._decide_later(m["next_step"])
+            self._later(self._dealt, m)
         elif t == "blackjack.card" and m.get("n") == self.n:
             self.out["card_ms"].append(now_ms - m["closed_ts"])
-            p = self.play
-            if p is not None and not p.players_done:
-                p.shoe[p.next] = m["card"]
-                p.run_step()
-                if m.get("next_step"):
-                    self._decide_later(m["next_step"])
+            self._later(self._card, m)
         elif t == "blackjack.dealer" and m.get("n") == self.n:
             self.dealer_ts = m["closed_ts"]
         elif t in ("act.accepted", "act.refused"):
             t0 = self.sent.pop(m.get("req"), None)
             if t0 is not None:
                 self.out["ack_ms"].append((time.perf_counter() - t0) * 1000)
-            if t == "act.accepted" and self.play is not None:
-                try:
-                    self.play.decide(m["bet_id"], m["action"])
-                except BJ.Refused:
-                    self.counts["mirror_lost"] += 1  # the card came first: the edge must not do that
+            if t == "act.accepted":
+                self._later(self._accepted, m)
             elif t == "act.refused":
                 self.counts["act_refused"] += 1
         elif t == "settlement" and m.get("table_id") == TABLE and m.get("n") == self.n:

@@ -28,13 +28,16 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from edge_agent import metrics as M
 from edge_agent.api.auth import bearer
+from edge_agent.api.wsframes import FrameWriter
 from edge_agent.domain import responsible as RG
 from edge_agent.domain.errors import DomainError
+from edge_agent.events import Wire
 
 log = structlog.get_logger("ws")
 
 MAX_FRAME = 16_384
 MAX_BATCH = 50
+CLOSE = object()  # the socket is closing: stop writing once what is queued is sent
 
 
 async def player_socket(ws: WebSocket, app_state: Any) -> None:
@@ -51,35 +54,42 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
         return
     await ws.accept()
     M.WS_CONNECTIONS.inc()
-    events = casino.events.subscribe(f"player:{psn}", *(f"table:{t}" for t in casino.state.tables))
-    out: asyncio.Queue[bytes | None] = asyncio.Queue()
+    # One queue and one task per socket: the hub's events arrive encoded once per publish
+    # (Wire); the socket's own replies go ahead of any event still queued (Outbox.put_ahead).
+    events = casino.events.subscribe(f"player:{psn}", *(f"table:{t}" for t in casino.state.tables), wire=True)
     loop = asyncio.get_running_loop()
 
     def send(obj: dict[str, Any]) -> None:
-        out.put_nowait(orjson.dumps(obj))
+        events.put_ahead(orjson.dumps(obj).decode())
+
+    frames = FrameWriter(ws)
 
     async def writer() -> None:
+        # Whatever is queued when the writer wakes goes out in one write (see wsframes.py).
+        batch: list[str] = []
         while True:
-            msg = await out.get()
-            # Acks become durable a commit at a time: send all that are ready in one go.
-            while msg is not None:
-                await ws.send_text(msg.decode())
-                msg = out.get_nowait() if not out.empty() else b""
-                if msg == b"":
+            item = await events.get()
+            while True:
+                if item is None or item is CLOSE:
                     break
-            if msg is None:
+                if isinstance(item, Wire):
+                    batch.append(item.text)
+                    if item.type == "session.ended":
+                        item = CLOSE
+                        break
+                else:
+                    batch.append(item)
+                if events.empty():
+                    break
+                item = events.get_nowait()
+            if batch:
+                await frames.write(batch)
+                batch.clear()
+            if item is None:  # the hub dropped this socket: it fell QUEUE_BOUND events behind
+                await frames.write([orjson.dumps(
+                    {"type": "error", "error": {"code": "too_slow", "message": "event queue overflow"}}).decode()])
                 return
-
-    async def pump_events() -> None:
-        while True:
-            ev = await events.get()
-            if ev is None:
-                send({"type": "error", "error": {"code": "too_slow", "message": "event queue overflow"}})
-                out.put_nowait(None)
-                return
-            send(ev)
-            if ev.get("type") == "session.ended":
-                out.put_nowait(None)
+            if item is CLOSE:
                 return
 
     async def reality_checks() -> None:
@@ -114,8 +124,7 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
             send({"type": "act.refused", "req": req, "error": err.as_dict()})
 
     acting: set[asyncio.Task[None]] = set()
-    tasks = [asyncio.create_task(writer()), asyncio.create_task(pump_events()),
-             asyncio.create_task(reality_checks())]
+    tasks = [asyncio.create_task(writer()), asyncio.create_task(reality_checks())]
     send({"type": "hello", "player": psn, "wallet": casino.wallet(psn),
           "tables": [casino.table_view(t) for t in casino.state.tables],
           "notices": casino.notices.pop(psn, [])})
@@ -191,7 +200,7 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
         casino.events.unsubscribe(events)
         for t in tasks[1:]:
             t.cancel()
-        out.put_nowait(None)
+        events.put_last(CLOSE)
         try:
             await asyncio.wait_for(tasks[0], 2)
         except (TimeoutError, Exception):  # noqa: BLE001

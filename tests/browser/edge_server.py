@@ -141,7 +141,10 @@ async def main() -> None:
 
     edge.app.include_router(web_router(edge.app.state.edge))
     await edge.start()
-    server = uvicorn.Server(uvicorn.Config(edge.app, host="127.0.0.1", port=a.port, lifespan="off",
+    from edge_agent.api import wsframes
+
+    # As `edge-agent serve` does: the player socket writes its frames straight to the transport.
+    server = uvicorn.Server(uvicorn.Config(wsframes.capture(edge.app), host="127.0.0.1", port=a.port, lifespan="off",
                                            ws="websockets-sansio", log_level="warning"))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
