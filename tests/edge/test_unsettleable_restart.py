@@ -43,7 +43,11 @@ async def test_an_unsettleable_round_is_voided_and_the_edge_serves_stops_and_res
         try:
             await _wait_healthy(port)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as cl:
-                wallet = (await cl.get("/v1/wallet", headers={"Authorization": f"Bearer {player_token('alice')}"}))
+                for _ in range(200):  # the table loop settles (here: voids) the closed round once it runs
+                    wallet = await cl.get("/v1/wallet", headers={"Authorization": f"Bearer {player_token('alice')}"})
+                    if wallet.status_code == 200 and wallet.json()["balance"] == 10_000:
+                        break
+                    await asyncio.sleep(0.05)
                 assert wallet.status_code == 200 and wallet.json()["balance"] == 10_000  # refunded
                 if attempt == 0:
                     r = await cl.post("/v1/bets", json={"table_id": "baccarat-1", "spot": "banker", "amount": 100},
