@@ -1,6 +1,7 @@
 """The control plane's layering, checked on its import graph (every import counts, including those
-inside functions and under TYPE_CHECKING): no cycles; the domain is pure; route handlers hold no
-SQL and reach neither the database nor the runtime; services never build the HTTP app."""
+inside functions and under TYPE_CHECKING): the domain is pure; route handlers hold no
+SQL and reach neither the database nor the runtime; services never build the HTTP app.
+Import cycles (this package and the others) are tests/test_import_cycles.py's."""
 from __future__ import annotations
 
 import ast
@@ -24,42 +25,6 @@ def _imports(path: Path) -> set[str]:
             out.add(node.module)
             out.update(f"{node.module}.{a.name}" for a in node.names)
     return out
-
-
-def _graph() -> dict[str, set[str]]:
-    files = {_module(p): p for p in PKG.rglob("*.py")}
-    return {m: {i for i in _imports(p) if i in files and i != m} for m, p in files.items()}
-
-
-def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(m: str) -> list[str] | None:
-        state[m] = 1
-        stack.append(m)
-        for n in sorted(graph[m]):
-            if state.get(n) == 1:
-                return stack[stack.index(n):] + [n]
-            if n not in state and (found := visit(n)):
-                return found
-        stack.pop()
-        state[m] = 2
-        return None
-
-    for m in sorted(graph):
-        if m not in state and (found := visit(m)):
-            return found
-    return None
-
-
-def test_cycle_finder_finds_a_cycle() -> None:
-    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
-    assert _cycle({"a": {"b"}, "b": set()}) is None
-
-
-def test_no_import_cycle() -> None:
-    assert _cycle(_graph()) is None
 
 
 def _all_imports(prefix: str) -> dict[str, set[str]]:
