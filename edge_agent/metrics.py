@@ -40,3 +40,8 @@ ERRORS = Counter("casino_errors_total", "Refused requests by error code", ["code
 WS_CONNECTIONS = Gauge("casino_ws_connections", "Open player WebSocket connections")
 SYNC_LAG = Gauge("casino_sync_lag_entries", "Journal entries not yet acknowledged by the cloud", ["edge"])
 SYNC_LAST_ACK = Gauge("casino_sync_last_ack_timestamp_seconds", "When the cloud last acknowledged an entry")
+# The publisher runs in its own process (edge_agent/sync/publisher_process.py); the edge serves
+# these from what it reports and from supervising it.
+SYNC_PUBLISHER_UP = Gauge("casino_sync_publisher_up", "1 while the sync publisher process runs", ["edge"])
+SYNC_PUBLISHER_RESTARTS = Counter("casino_sync_publisher_restarts_total",
+                                  "Sync publisher processes that ended unasked and were started again", ["edge"])

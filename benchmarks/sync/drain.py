@@ -6,7 +6,7 @@ A journal of at least `--entries` entries is written with the sync off (`edge-ag
 real rounds, bets and settlements through the engine; cached under /tmp/livecasino-sync-bench and
 copied per run). Then, against a fresh control plane (`control-plane serve` in its own process,
 SQLite by default) and a fresh private nats-server, the edge (the real `Casino` on that journal and
-its `SyncService`, in this process) starts syncing, and the clock runs from `SyncService.start()`
+its `SyncService`, in this process, with its publisher process) starts syncing, and the clock runs from `SyncService.start()`
 until the control plane's high-water mark (`casino.hwm.<edge>`, read from its database) reaches
 the journal's head with the same hash. The publish rate alone (until JetStream acknowledged the
 last entry) is reported beside it.
@@ -84,6 +84,7 @@ async def run_edge(db: Path, nats_url: str, poll_s: float, timeout: float, meter
         meter.start()
         t0 = time.monotonic()
         await sync.start()
+        meter.add("edge_publisher", sync.publisher_pid)  # its own process since 2026-12-01
         published_at = None
         samples: list[tuple[float, int, int]] = []
         while True:

@@ -52,6 +52,12 @@ class CpuMeter:
     def start(self) -> None:
         self.t0 = {k: cpu_seconds(p) for k, p in self.pids.items()}
 
+    def add(self, name: str, pid: int | None) -> None:
+        """A process started after `start()` (the edge's sync publisher): counted from now."""
+        if pid is not None:
+            self.pids[name] = pid
+            self.t0[name] = cpu_seconds(pid)
+
     def stop(self) -> dict[str, float]:
         self.used = {k: cpu_seconds(p) - self.t0[k] for k, p in self.pids.items()}
         return self.used

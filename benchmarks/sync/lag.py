@@ -104,6 +104,7 @@ async def run_edge(tmp: Path, nats_url: str, rate: float, duration: float, warmu
 
         probe_task = asyncio.create_task(probe())
         meter.start()
+        meter.add("edge_publisher", sync.publisher_pid)  # its own process since 2026-12-01
         t0 = time.monotonic()
         placed = 0
         i = 0

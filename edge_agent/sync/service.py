@@ -1,68 +1,64 @@
-"""The edge's sync with the cloud over NATS JetStream (wire: contract/sync.py; docs/SYNC.md).
+"""The edge's sync with the cloud over NATS JetStream (wire: contract/sync.py; docs/SYNC.md): the
+edge process's side. The publishing itself runs in a child process (publisher_process.py) that
+this service starts, feeds and restarts.
 
-- Outbox: the journal *is* the outbox. Committed entries after the last acknowledged seq are
-  read (own SQLite connection, in a worker thread), filtered by the residency policy and
-  published in seq order to `casino.journal.<edge>` with `Nats-Msg-Id = <edge>:<seq>`, pipelined
-  in batches. The acknowledged seq advances over the contiguous prefix of PubAcks (a duplicate
-  PubAck is success) and is kept in the `kv` table (`sync.sent_seq`), written only after the ack.
-  All of this runs on the service's own thread, event loop and NATS connection: the bet path's
-  loop pays one coalesced wake-up of that loop per group commit, nothing else (publishing shared
-  the bet loop before and cost it 30 % of its WebSocket bets). Commands are applied on the
-  casino's loop (`Casino` is single-threaded), handed over and awaited.
-- Link down: bets go on (nothing here is on their path); the client reconnects forever; the
-  backlog drains on reconnect. Publishing is not buffered by the client while disconnected.
-- High-water mark: on every (re)connect, before publishing, the cloud's last (seq, hash) for this
-  edge is asked. If the cloud holds a seq this journal lacks, or another hash at a seq it has, the
-  journal is fenced (no appends: `edge_out_of_sync`), health fails, publishing and commands stop
-  (`reconcile.reconcile_from_cloud` before start repairs a journal that is merely behind).
-- Commands in: a durable pull consumer `edge-<edge>` on `casino.cmd.<edge>`; each is applied once
-  (`Casino.apply_command` is idempotent by id and journals `command.applied`) and acked after it
-  returns; malformed ones are terminated and logged.
-- Heartbeats on core NATS every `config.nats.heartbeat_s`.
+- Outbox: the journal *is* the outbox. The publisher process reads committed entries after
+  `sent_seq` from the SQLite file (read-only), filters them by the residency policy, publishes
+  them with `Nats-Msg-Id = <edge>:<seq>` and reports the acknowledged seq; this service writes
+  it to the `kv` table (`sync.sent_seq`) through the journal's writer, and serves the lag metric.
+  On the bet path: one byte written to a pipe per group commit (the writer thread), nothing else.
+- Publisher process died (kill -9, OOM, a bug): the next one starts after a backoff from the
+  last `sent_seq` it reported; what was in flight is published again and the stream's msg-id
+  dedup drops it. Bets go on meanwhile (nothing here is on their path); the lag grows.
+- Link down, high-water mark, fence: as before, decided in the publisher (it holds the
+  connection); when it reports a conflict with the cloud this service fences the journal
+  (no appends: `edge_out_of_sync`) and health fails; when it reports it cleared, unfences.
+- Commands in: the publisher hands each command over; it is applied here, on the casino's loop
+  (`Casino.apply_command` is idempotent by id and journals `command.applied`), and the answer
+  (ack / term / nak) goes back for the publisher to give the JetStream message.
+- Heartbeats every `config.nats.heartbeat_s`, made here (the facts are the edge's), sent by the
+  publisher when it is connected.
 """
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import hashlib
-import random
-import sqlite3
+import base64
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import structlog
-from nats.js import api
 from pydantic import ValidationError
 
 from contract import sync as S
 from edge_agent import metrics as M
+from edge_agent.children import die_with_parent
 from edge_agent.config import EdgeConfig
 from edge_agent.domain.errors import DomainError
 from edge_agent.journal.store import JournalFenced, open_readonly
-from edge_agent.sync import cloud
-from edge_agent.sync.residency import ResidencyFilter
-from edge_agent.sync.streams import ensure_streams
-from natswire import LeanClient, header_block, header_status, hpub
+from edge_agent.sync import channel as C
+from edge_agent.sync.publisher_process import (
+    BEHIND,
+    CONNECTED,
+    DISCONNECTED,
+    FORKED,
+    STARTING,
+    command_consumer,
+    inbox_prefix,
+)
 
 log = structlog.get_logger("sync")
 
-T = TypeVar("T")
-
 KV_SENT = "sync.sent_seq"
+PUBLISHER_DOWN = "publisher_down"  # state while the publisher process is being restarted
 
-# link / publisher states (health detail)
-STARTING, CONNECTED, DISCONNECTED, BEHIND, FORKED = "starting", "connected", "disconnected", "behind", "forked"
-
-
-def command_consumer(edge_id: str) -> str:
-    return f"edge-{edge_id}"
-
-
-def inbox_prefix(edge_id: str) -> str:
-    """Per-edge reply inbox, so that server permissions can confine each edge to its own replies."""
-    return f"_INBOX_{edge_id}"
+__all__ = ["BEHIND", "CONNECTED", "DISCONNECTED", "FORKED", "KV_SENT", "PUBLISHER_DOWN", "STARTING",
+           "JournalConflict", "SyncService", "command_consumer", "inbox_prefix"]
 
 
 class JournalConflict(RuntimeError):
@@ -73,59 +69,54 @@ class SyncService:
     def __init__(self, casino: Any, config: EdgeConfig, *, viewers: Callable[[], int] = lambda: 0,
                  ensure_streams: bool | None = None, batch_size: int = 500, max_inflight: int = 4000,
                  ack_timeout: float = 5.0, request_timeout: float = 2.0, max_backoff: float = 10.0,
-                 conflict_recheck_s: float = 30.0, linger_s: float = 0.0,
-                 journal_stream: str | None = S.JOURNAL_STREAM, fence_on_conflict: bool = True,
-                 viewer_capacity: Callable[[], int] = lambda: 0) -> None:
+                 conflict_recheck_s: float = 30.0, journal_stream: str | None = S.JOURNAL_STREAM,
+                 fence_on_conflict: bool = True, viewer_capacity: Callable[[], int] = lambda: 0,
+                 restart_backoff: float = 0.2, linger_s: float = 0.002) -> None:
         self.casino = casino
         self.store = casino.store
         self.config = config
         self.edge_id = config.edge_id
         self.viewers = viewers
         self.viewer_capacity = viewer_capacity
-        self.ensure_streams = config.nats.ensure_streams if ensure_streams is None else ensure_streams
-        self.batch_size = batch_size
         self.ack_timeout = ack_timeout
-        self.request_timeout = request_timeout
-        self.max_inflight = max_inflight
-        self.linger_s = linger_s
         self.max_backoff = max_backoff
-        self.conflict_recheck_s = conflict_recheck_s
-        self.journal_stream = journal_stream
+        self.restart_backoff = restart_backoff
         self.fence_on_conflict = fence_on_conflict
-        self.filter = ResidencyFilter(config.residency)
-        self.subject = S.journal_subject(self.edge_id)
-        self.nc: Any = None
-        self.js: Any = None
+        # What the publisher process needs besides the edge's identity, its NATS and residency.
+        self._opts = {"ensure_streams": config.nats.ensure_streams if ensure_streams is None else ensure_streams,
+                      "batch_size": batch_size, "max_inflight": max_inflight, "ack_timeout": ack_timeout,
+                      "request_timeout": request_timeout, "max_backoff": max_backoff,
+                      "conflict_recheck_s": conflict_recheck_s, "journal_stream": journal_stream,
+                      "linger_s": linger_s}
+        # as the publisher last reported them
         self.state = STARTING
+        self.connected = False
+        self.connected_url: str | None = None
         self.conflict: str | None = None
+        self.last_error: str | None = None
         self.published = 0        # messages acknowledged since start (duplicates included)
         self.duplicates = 0       # of which the stream said "duplicate"
         self.commands_applied = 0
         self.commands_rejected = 0
-        self.last_error: str | None = None
+        self.restarts = 0         # publisher processes that ended without being asked to
+        self.publisher_pid: int | None = None
         self._sent = 0
+        self._counted = (0, 0)    # (published, duplicates) of the publishers that ended
+        self._fenced = False
         self._running = False
+        self._chan: C.Channel | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._hwm_needed = True
-        self._poke_pending = False
-        self._loop: asyncio.AbstractEventLoop | None = None  # the sync thread's loop
-        self._casino_loop: asyncio.AbstractEventLoop | None = None  # the bet path's loop
-        self._thread: threading.Thread | None = None
-        self._stopped: asyncio.Event | None = None  # set on the sync loop to end it
-        self._reader: sqlite3.Connection | None = None
+        self._spawned = asyncio.Event()
+        self._checkpoints: dict[int, asyncio.Future[str | None]] = {}
+        self._next_id = 0
+        self._command_task: asyncio.Task[None] | None = None
+        # The poke pipe lives as long as the service: every publisher process inherits its read
+        # end, so a restart loses no wake-up and the writer thread never writes to a closed fd.
+        self._poke_r = self._poke_w = -1
+        self._poke_lock = threading.Lock()
         self._hook = self._on_commit
         self._bets_seen = (time.monotonic(), 0)
-        self._ack_prefix: str | None = None
-        self._ack_results: dict[int, bool | str] = {}  # seq -> duplicate? or the error
-        self._ack_window = (1, 0)  # seqs whose acks are awaited
-        self._ack_wait_for = 0
-        self._new_events()
-
-    def _new_events(self) -> None:
-        """Events bind to the loop that first waits on them: fresh ones for each sync thread."""
-        self._wake = asyncio.Event()
-        self._link = asyncio.Event()
-        self._ack_event = asyncio.Event()
 
     # --- public surface -----------------------------------------------------------------------
 
@@ -138,126 +129,86 @@ class SyncService:
     def lag(self) -> int:
         return max(0, self.store.durable_seq - self._sent)
 
-    @property
-    def connected(self) -> bool:
-        return self.nc is not None and self.nc.is_connected
-
     def health(self) -> tuple[bool, dict[str, Any]]:
         """(ok, detail) for /healthz: not ok only when the journal conflicts with the cloud.
 
-        A link that is down is not a failure of the edge: bets go on and the backlog drains later."""
+        A link that is down is not a failure of the edge (bets go on, the backlog drains later),
+        nor is a publisher process being restarted (its `restarts` count and the lag tell)."""
         return self.conflict is None, {"state": self.state, "connected": self.connected, "lag": self.lag,
                                        "sent_seq": self._sent, "conflict": self.conflict,
-                                       "last_error": self.last_error}
+                                       "last_error": self.last_error,
+                                       "publisher": {"pid": self.publisher_pid, "up": self._chan is not None,
+                                                     "restarts": self.restarts}}
 
     async def start(self) -> None:
-        """Start the sync thread; returns at once (NATS may well be unreachable)."""
+        """Start the publisher process; returns once it is spawned (NATS may well be unreachable)."""
         if self._running:
             return
         self._running = True
-        self._casino_loop = asyncio.get_running_loop()
         self._sent = await asyncio.to_thread(self._load_sent_once)
-        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._thread_main(ready)),
-                                        name=f"sync-{self.edge_id}", daemon=True)
-        self._thread.start()
-        await asyncio.wrap_future(ready)
+        self._poke_r, self._poke_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.store.on_commit.append(self._hook)
+        self._update_metrics()
+        M.SYNC_PUBLISHER_RESTARTS.labels(edge=self.edge_id)  # the series exists from 0 (alerts use increase())
+        self._tasks = [asyncio.create_task(self._supervise(), name=f"sync-sup-{self.edge_id}"),
+                       asyncio.create_task(self._tick_loop(), name=f"sync-tick-{self.edge_id}")]
+        await asyncio.wait([self._tasks[0], asyncio.ensure_future(self._spawned.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)
+        if self._tasks[0].done():
+            self._tasks[0].result()  # the spawn failed: say why
 
     async def stop(self, drain_timeout: float = 2.0) -> None:
-        """Give the outbox up to `drain_timeout` to publish what is durable, then disconnect."""
+        """Give the outbox up to `drain_timeout` to publish what is durable, then stop the publisher."""
         if not self._running:
             return
         deadline = time.monotonic() + drain_timeout
-        while (self.connected and self.conflict is None and self._sent < self.store.durable_seq
+        # (a publisher still starting gets the same time: it may well connect and drain in it)
+        while ((self.connected or self.state == STARTING) and self.conflict is None and self._sent < self.store.durable_seq
                and time.monotonic() < deadline):
-            self._poke()
             await asyncio.sleep(0.02)
         self._running = False
-        loop, stopped = self._loop, self._stopped
-        if loop is not None and stopped is not None and not loop.is_closed():
+        if self._chan is not None:
+            self._chan.send(C.STOP)
+        proc = self._proc
+        if proc is not None:
             try:
-                loop.call_soon_threadsafe(stopped.set)
-            except RuntimeError:
-                pass  # its loop already ended
-        if self._thread is not None:
-            await asyncio.to_thread(self._thread.join, 10)
-            self._thread = None
-
-    async def _thread_main(self, ready: concurrent.futures.Future[None]) -> None:
-        """The sync thread: connection, outbox, commands and heartbeats on their own loop."""
-        self._loop = asyncio.get_running_loop()
-        self._new_events()
-        self._stopped = asyncio.Event()
-        try:
-            self._reader = open_readonly(self.store.path)
-            self.store.on_commit.append(self._hook)
-            self._update_metrics()
-            self._tasks = [asyncio.create_task(self._main(), name=f"sync-{self.edge_id}")]
-        except BaseException as exc:
-            ready.set_exception(exc)
-            raise
-        ready.set_result(None)
-        try:
-            await self._stopped.wait()
-        finally:
-            await self._shutdown()
-            self._loop = None
-
-    async def _shutdown(self) -> None:
+                await asyncio.to_thread(proc.wait, 10)
+            except subprocess.TimeoutExpired:
+                log.warning("sync publisher did not stop; killing it", edge=self.edge_id, pid=proc.pid)
+                proc.kill()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
         try:
             self.store.on_commit.remove(self._hook)
         except ValueError:
             pass
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception) as exc:  # noqa: BLE001 - ending anyway
-                log.debug("sync task ended", error=repr(exc))
-        self._tasks.clear()
-        if self.nc is not None:
-            try:
-                await asyncio.wait_for(self.nc.close(), 3)
-            except Exception as exc:  # noqa: BLE001 - closing a broken connection
-                log.debug("sync close failed", error=repr(exc))
-            self.nc = None
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        with self._poke_lock:  # the writer thread is not inside a poke once we hold it
+            os.close(self._poke_r)
+            os.close(self._poke_w)
+            self._poke_r = self._poke_w = -1
 
-    def _poke(self) -> None:
-        """Wake the outbox from any thread."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(self._wake.set)
-            except RuntimeError:
-                pass
-
-    async def _on_sync_loop(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` on the sync thread's loop (where the NATS connection lives)."""
-        if self._loop is None or asyncio.get_running_loop() is self._loop:
-            return await coro
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
-
-    async def _on_casino_loop(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` on the bet path's loop (the casino's state is single-threaded)."""
-        if self._casino_loop is None or asyncio.get_running_loop() is self._casino_loop:
-            return await coro
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._casino_loop))
-
-    async def publish_checkpoint(self, subject: str, payload: bytes) -> Any:
-        """`CheckpointPublisher`'s publish callable: JetStream publish on `casino.checkpoint.<edge>`,
-        raising when it is not acknowledged (the publisher retries at its next tick). The
-        Nats-Msg-Id is derived from the payload, so a retry of the same checkpoint is deduplicated."""
+    async def publish_checkpoint(self, subject: str, payload: bytes) -> None:
+        """`CheckpointPublisher`'s publish callable: a JetStream publish on `casino.checkpoint.<edge>`
+        by the publisher process, raising when it is not acknowledged (the checkpoint publisher
+        retries at its next tick). The Nats-Msg-Id is derived from the payload (deduplicated)."""
         if subject != S.checkpoint_subject(self.edge_id):
             raise ValueError(f"not this edge's checkpoint subject: {subject}")
-        if not self.connected or self.js is None:
+        chan = self._chan
+        if not self.connected or chan is None:
             raise ConnectionError("sync is not connected")
-        msg_id = f"{self.edge_id}:checkpoint:{hashlib.sha256(payload).hexdigest()[:32]}"
-        return await self._on_sync_loop(
-            self.js.publish(subject, payload, timeout=self.ack_timeout, headers={"Nats-Msg-Id": msg_id}))
+        self._next_id += 1
+        cid = self._next_id
+        fut: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._checkpoints[cid] = fut
+        chan.send(C.CHECKPOINT, id=cid, payload=base64.b64encode(payload).decode())
+        try:
+            error = await asyncio.wait_for(fut, self.ack_timeout + 2.0)
+        finally:
+            self._checkpoints.pop(cid, None)
+        if error is not None:
+            raise ConnectionError(f"checkpoint not acknowledged: {error}")
 
     # --- the kv mark --------------------------------------------------------------------------
 
@@ -275,6 +226,7 @@ class SyncService:
         self._sent = seq
         # Ordered with the entries around it by the writer thread; not awaited (a lost write only
         # means re-publishing a few entries, which dedup and the idempotent consumer absorb).
+        # Never ahead of the cloud: the publisher reports only acknowledged, contiguous seqs.
         self.store.side_write([("INSERT OR REPLACE INTO kv VALUES (?, ?)", (KV_SENT, str(seq)))])
         M.SYNC_LAST_ACK.set(time.time())
         self._update_metrics()
@@ -285,358 +237,141 @@ class SyncService:
     # --- wake-ups from the journal writer -----------------------------------------------------
 
     def _on_commit(self, rows: int, seconds: float) -> None:
-        """Writer thread, once per group commit: coalesce into one loop wake-up."""
-        if rows and not self._poke_pending and self._loop is not None and not self._loop.is_closed():
-            self._poke_pending = True
-            try:
-                self._loop.call_soon_threadsafe(self._poked)
-            except RuntimeError:
-                self._poke_pending = False
+        """Writer thread, once per group commit: one byte to the publisher (never blocks)."""
+        if rows:
+            with self._poke_lock:
+                if self._poke_w >= 0:
+                    C.poke(self._poke_w)
 
-    def _poked(self) -> None:
-        self._poke_pending = False
-        self._wake.set()
+    # --- the publisher process ----------------------------------------------------------------
 
-    # --- connection ---------------------------------------------------------------------------
+    async def _supervise(self) -> None:
+        """Run the publisher process; start a new one whenever it ends unasked (backoff).
 
-    async def _main(self) -> None:
-        backoff = 0.2
+        Never two at once: the next one is spawned only after the last one is reaped, so two
+        publishers never interleave on the stream (each would still be deduplicated, but the
+        reported mark would be racy)."""
+        backoff = self.restart_backoff
         while self._running:
-            try:
-                await self._connect()
+            started = time.monotonic()
+            rc = await self._run_publisher()
+            if not self._running:
                 break
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                self.state = DISCONNECTED
-                self.last_error = f"connect: {exc!r}"
-                await asyncio.sleep(backoff * (0.5 + random.random()))
-                backoff = min(self.max_backoff, backoff * 2)
-        self._tasks += [asyncio.create_task(self._publish_loop(), name=f"sync-out-{self.edge_id}"),
-                        asyncio.create_task(self._command_loop(), name=f"sync-cmd-{self.edge_id}"),
-                        asyncio.create_task(self._heartbeat_loop(), name=f"sync-hb-{self.edge_id}")]
+            self.restarts += 1
+            M.SYNC_PUBLISHER_RESTARTS.labels(edge=self.edge_id).inc()
+            log.error("sync publisher process ended; starting another", edge=self.edge_id, returncode=rc,
+                      sent_seq=self._sent)
+            if time.monotonic() - started > 30:
+                backoff = self.restart_backoff
+            await asyncio.sleep(backoff)
+            backoff = min(self.max_backoff, backoff * 2)
 
-    async def _connect(self) -> None:
-        n = self.config.nats
-        ping = max(0.5, min(5.0, n.heartbeat_s))
-        opts: dict[str, Any] = {
-            "servers": n.servers, "name": f"edge-{self.edge_id}", "allow_reconnect": True,
-            "max_reconnect_attempts": -1, "reconnect_time_wait": 1.0, "connect_timeout": 2.0,
-            "ping_interval": ping, "max_outstanding_pings": 3,
-            # No client-side buffering while disconnected: the journal is the buffer, and a
-            # replayed stale buffer could land after entries that overtook it.
-            "pending_size": 0, "inbox_prefix": inbox_prefix(self.edge_id),
-            "disconnected_cb": self._on_disconnected, "reconnected_cb": self._on_reconnected,
-            "error_cb": self._on_error, "closed_cb": self._on_closed,
-        }
-        if n.user:
-            opts.update(user=n.user, password=n.password)
-        self.state = DISCONNECTED  # until the first connect succeeds (nats.connect retries forever)
-        nc = LeanClient()
-        await nc.connect(**opts)
-        self.nc = nc
-        self.js = nc.jetstream(timeout=self.request_timeout)
-        if self.ensure_streams:
-            await ensure_streams(self.js, n.stream_replicas)
-        self._hwm_needed = True
-        self.state = CONNECTED
-        self._link.set()
-        log.info("sync connected", edge=self.edge_id, url=nc.connected_url.netloc if nc.connected_url else None)
-
-    async def _on_disconnected(self) -> None:
-        self._link.clear()
-        if self.conflict is None:
-            self.state = DISCONNECTED
-        log.warning("sync disconnected", edge=self.edge_id, sent_seq=self._sent)
-
-    async def _on_reconnected(self) -> None:
-        self._hwm_needed = True
-        if self.conflict is None:
-            self.state = CONNECTED
-        self._link.set()
-        self._wake.set()
-        log.info("sync reconnected", edge=self.edge_id)
-
-    async def _on_error(self, exc: Exception) -> None:
-        self.last_error = repr(exc)
-        if "ermission" in str(exc):
-            log.error("nats permission violation", edge=self.edge_id, error=str(exc))
-
-    async def _on_closed(self) -> None:
-        self._link.clear()
-
-    async def _wait_link(self) -> None:
+    async def _run_publisher(self) -> int | None:
+        """One publisher process's life: spawn, hand over, serve its messages until it ends."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            await asyncio.wait_for(self._link.wait(), 1.0)
-        except TimeoutError:
-            pass
-
-    # --- high-water mark ----------------------------------------------------------------------
-
-    async def _check_hwm(self) -> None:
-        """Before publishing after a (re)connect: does the cloud hold anything we do not?"""
-        hwm, source = await cloud.query_hwm(self.nc, self.edge_id, timeout=self.request_timeout,
-                                            stream=self.journal_stream or S.JOURNAL_STREAM)
-        local = await asyncio.to_thread(self._local_head)
-        conflict: str | None = None
-        state = CONNECTED
-        if hwm.seq > local:
-            state = BEHIND
-            conflict = (f"the cloud holds seq {hwm.seq} but this journal ends at {local}: restored from a "
-                        f"replica that is behind; run reconcile_from_cloud before starting the edge")
-        elif hwm.seq > 0:
-            mine = await asyncio.to_thread(self._hash_at, hwm.seq)
-            if mine != hwm.hash:
-                state = FORKED
-                conflict = (f"the cloud's entry {hwm.seq} has hash {hwm.hash[:16]}… but this journal's has "
-                            f"{(mine or '')[:16]}…: the chain forked; operator action needed")
-            elif source == cloud.CONTROL_PLANE and hwm.seq > self._sent:
-                # The control plane applied these contiguously: nothing before it needs sending.
-                self._advance(hwm.seq)
-        if conflict is not None:
-            self._set_conflict(state, conflict)
-        elif self.conflict is not None:
-            log.warning("sync conflict cleared", edge=self.edge_id)
-            self.conflict = None
-            self.store.unfence()
-        self.state = state if conflict else (CONNECTED if self.connected else DISCONNECTED)
-        self._hwm_needed = False
-        log.info("sync high-water mark", edge=self.edge_id, cloud_seq=hwm.seq, source=source, local_seq=local,
-                 sent_seq=self._sent, conflict=conflict)
-
-    def _set_conflict(self, state: str, reason: str) -> None:
-        if self.conflict != reason:
-            log.error("sync: journal conflicts with the cloud; appends refused", edge=self.edge_id, reason=reason)
-        self.conflict = reason
-        self.state = state
-        if self.fence_on_conflict:
-            self.store.fence(reason)
-
-    def _local_head(self) -> int:
-        assert self._reader is not None
-        row = self._reader.execute("SELECT MAX(seq) FROM journal").fetchone()
-        return row[0] or 0
-
-    def _hash_at(self, seq: int) -> str | None:
-        assert self._reader is not None
-        row = self._reader.execute("SELECT hash FROM journal WHERE seq = ?", (seq,)).fetchone()
-        return row[0] if row else None
-
-    # --- outbox -------------------------------------------------------------------------------
-
-    def _load_batch(self, from_seq: int, limit: int) -> list[tuple[int, bytes]]:
-        """Worker thread: committed rows from `from_seq`, as wire payloads."""
-        assert self._reader is not None
-        rows = self._reader.execute(
-            "SELECT seq, ts, kind, data, prev, hash FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?",
-            (from_seq, limit)).fetchall()
-        out: list[tuple[int, bytes]] = []
-        expected = from_seq
-        for seq, ts, kind, data, prev, h in rows:
-            if seq != expected:  # never publish across a hole (cannot happen: seq is contiguous)
-                break
-            out.append((seq, self.filter.payload_row(seq, ts, kind, data, prev, h)))
-            expected += 1
-        return out
-
-    async def _publish_loop(self) -> None:
-        backoff = 0.1
-        while self._running:
-            try:
-                if not self.connected:
-                    self._update_metrics()  # the lag grows while the link is down
-                    await self._wait_link()
-                    continue
-                if self._hwm_needed or (self.conflict is not None):
-                    if self.conflict is not None and not self._hwm_needed:
-                        await asyncio.sleep(self.conflict_recheck_s)
-                    await self._check_hwm()
-                    if self.conflict is not None:
-                        continue
-                if await self._publish_run():
-                    backoff = 0.1
-                else:
-                    await asyncio.sleep(backoff * (0.5 + random.random()))
-                    backoff = min(self.max_backoff, backoff * 2)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - never let the outbox die
-                self.last_error = f"outbox: {exc!r}"
-                log.warning("sync outbox error", edge=self.edge_id, error=repr(exc))
-                await asyncio.sleep(backoff * (0.5 + random.random()))
-                backoff = min(self.max_backoff, backoff * 2)
-
-    async def _publish_run(self) -> bool:
-        """Publish from sent+1 on with up to `max_inflight` entries awaiting their PubAck; advance
-        over the contiguous acknowledged prefix. Returns False on a failed or missing ack (the
-        caller backs off; everything after `sent_seq` is published again, dedup absorbs it), True
-        when it stopped for another reason (link down, a new high-water-mark check, stop).
-
-        Per entry this costs one buffered publish and one small ack callback (no future, no JSON
-        parse), on the sync thread's loop."""
-        await self._ensure_ack_sub()
-        results = self._ack_results
-        results.clear()
-        nxt = self._sent + 1
-        nc = self.nc
-        extra = {"Nats-Expected-Stream": self.journal_stream} if self.journal_stream else {}
-        subject, ack_prefix = self.subject.encode(), (self._ack_prefix or "").encode()
-        try:
-            while self._running and self.connected and not self._hwm_needed and self.conflict is None:
-                room = self.max_inflight - (nxt - self._sent - 1)
-                batch: list[tuple[int, bytes]] = []
-                if room > 0:
-                    if self.linger_s and self.store.durable_seq - nxt < self.batch_size // 4:
-                        await asyncio.sleep(self.linger_s)  # caught up: let a few commits gather
-                    self._wake.clear()
-                    # inline: this is the sync thread (SQLite releases the GIL while it reads)
-                    batch = self._load_batch(nxt, min(self.batch_size, room))
-                    if batch:
-                        self._ack_window = (self._sent + 1, batch[-1][0])
-                    if batch:
-                        # One buffered write per batch of pre-encoded HPUBs (natswire): nats-py's
-                        # per-publish subject validation and header encoding was a third of
-                        # the outbox's CPU at backlog speed.
-                        await nc.publish_raw(b"".join(
-                            hpub(subject, b"%s%d" % (ack_prefix, seq),
-                                 header_block({"Nats-Msg-Id": S.journal_msg_id(self.edge_id, seq), **extra}), payload)
-                            for seq, payload in batch), len(batch))
-                        nxt = batch[-1][0] + 1
-                self._update_metrics()
-                if nxt == self._sent + 1:  # nothing in flight
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), 1.0)
-                    except TimeoutError:
-                        pass
-                    continue
-                if not batch or nxt - self._sent - 1 >= self.max_inflight:
-                    # nothing more to send now: wait for the oldest ack (or a new commit)
-                    self._ack_wait_for = self._sent + 1
-                    if self._ack_wait_for not in results:
-                        self._ack_event.clear()
-                        waker = asyncio.ensure_future(self._wake.wait())
-                        acked = asyncio.ensure_future(self._ack_event.wait())
-                        done, _ = await asyncio.wait([acked, waker], timeout=self.ack_timeout,
-                                                     return_when=asyncio.FIRST_COMPLETED)
-                        waker.cancel()
-                        acked.cancel()
-                        if not done:
-                            self.last_error = f"puback {self._sent + 1}: no acknowledgement in {self.ack_timeout}s"
-                            return False
-                top = self._sent
-                while top + 1 in results:
-                    r = results.pop(top + 1)
-                    if isinstance(r, str):
-                        self.last_error = f"puback {top + 1}: {r}"
-                        self._advance(top)
-                        return False
-                    self.published += 1
-                    self.duplicates += r
-                    top += 1
-                self._advance(top)
-            return True
-        except Exception as exc:  # noqa: BLE001 - link lost mid-publish
-            self.last_error = f"publish: {exc!r}"
-            return False
+            # On the loop's thread, not a worker's: PR_SET_PDEATHSIG fires when the *thread* that
+            # forked ends. A fork+exec of a few ms, once per publisher process.
+            proc = subprocess.Popen(  # noqa: ASYNC220
+                [sys.executable, "-m", "edge_agent.sync.publisher_process", "--channel-fd", str(theirs.fileno()),
+                 "--poke-fd", str(self._poke_r)],
+                pass_fds=(theirs.fileno(), self._poke_r), preexec_fn=die_with_parent())  # noqa: PLW1509
         finally:
-            self._ack_window = (1, 0)
-            results.clear()
-
-    async def _ensure_ack_sub(self) -> None:
-        """One wildcard subscription for every PubAck: `<inbox>.acks.<nuid>.<seq>` (survives reconnects)."""
-        if self._ack_prefix is None:
-            self._ack_prefix = f"{inbox_prefix(self.edge_id)}.acks.{self.nc._nuid.next().decode()}."
-            await self.nc.raw_subscribe(self._ack_prefix + "*", self._on_ack)
-
-    def _on_ack(self, subject: bytes, _reply: bytes, data: bytes, headers: bytes | None) -> None:
+            theirs.close()
+        self._proc, self.publisher_pid = proc, proc.pid
+        chan = await C.Channel.open(mine.detach())
+        chan.send(C.INIT, edge_id=self.edge_id, db_path=str(self.store.path), sent=self._sent,
+                  nats=self.config.nats.model_dump(mode="json"),
+                  residency=self.config.residency.model_dump(mode="json"), opts=self._opts)
+        self._chan = chan
+        M.SYNC_PUBLISHER_UP.labels(edge=self.edge_id).set(1)
+        self._spawned.set()
+        base_pub, base_dup = self._counted
+        last = (0, 0)
         try:
-            seq = int(subject[len(self._ack_prefix or ""):])
-        except ValueError:
-            return
-        lo, hi = self._ack_window
-        if not lo <= seq <= hi:
-            return  # from an earlier attempt: that range is being published again anyway
-        if not data:  # a status message: 503 no responders (no stream for the subject)
-            status = header_status(headers) if headers else "?"
-            res: bool | str = f"no stream acknowledged (status {status}): NoStreamResponse"
-        elif b'"error"' in data:
-            res = f"PubAck error: {data[:300].decode('utf-8', 'replace')}"
-        else:
-            res = b'"duplicate"' in data  # present only when true (`"duplicate": true`)
-        self._ack_results[seq] = res
-        if seq == self._ack_wait_for:
-            self._ack_event.set()
+            while True:
+                msg = await chan.recv()
+                if msg is None:
+                    break
+                t = msg["t"]
+                if t == C.SENT:
+                    last = (int(msg["published"]), int(msg["duplicates"]))
+                    self.published, self.duplicates = base_pub + last[0], base_dup + last[1]
+                    self._advance(int(msg["seq"]))
+                elif t == C.STATE:
+                    self._on_state(msg)
+                elif t == C.COMMAND:  # one at a time: the publisher waits for each answer
+                    self._command_task = asyncio.create_task(self._apply_command(chan, msg))
+                elif t == C.CHECKPOINT_DONE:
+                    fut = self._checkpoints.pop(msg["id"], None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(msg["error"])
+        finally:
+            self._chan = None
+            M.SYNC_PUBLISHER_UP.labels(edge=self.edge_id).set(0)
+            self._counted = (base_pub + last[0], base_dup + last[1])
+            self.connected = False
+            self.connected_url = None
+            if self._running:
+                self.state = PUBLISHER_DOWN
+            for fut in self._checkpoints.values():
+                if not fut.done():
+                    fut.set_result("the publisher process ended")
+            await chan.close()
+        return await asyncio.to_thread(_reap, proc)
+
+    def _on_state(self, msg: dict[str, Any]) -> None:
+        self.state, self.connected, self.connected_url = msg["state"], bool(msg["connected"]), msg["url"]
+        self.last_error = msg["last_error"]
+        conflict = msg["conflict"]
+        if conflict is not None:
+            if self.fence_on_conflict:
+                self.store.fence(conflict)  # the publisher stopped publishing; appends stop here
+                self._fenced = True
+        elif self.conflict is not None and self._fenced:
+            self.store.unfence()
+            self._fenced = False
+        self.conflict = conflict
 
     # --- commands -----------------------------------------------------------------------------
 
-    async def _command_loop(self) -> None:
-        sub: Any = None
-        backoff = 0.2
-        subject = S.command_subject(self.edge_id)
-        durable = command_consumer(self.edge_id)
-        while self._running:
-            try:
-                if not self.connected:
-                    await self._wait_link()
-                    continue
-                if sub is None:
-                    cfg = api.ConsumerConfig(durable_name=durable, filter_subject=subject,
-                                             ack_policy=api.AckPolicy.EXPLICIT, ack_wait=10.0,
-                                             deliver_policy=api.DeliverPolicy.ALL, max_ack_pending=256)
-                    sub = await self.js.pull_subscribe(subject, durable=durable, stream=S.COMMAND_STREAM,
-                                                       config=cfg)
-                try:
-                    msgs = await sub.fetch(64, timeout=2.0)
-                except TimeoutError:
-                    continue
-                backoff = 0.2
-                for msg in msgs:
-                    await self._handle_command(msg)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - consumer gone, link lost, ...: rebuild and retry
-                self.last_error = f"commands: {exc!r}"
-                if sub is not None:
-                    try:
-                        await sub.unsubscribe()
-                    except Exception as unsub_exc:  # noqa: BLE001 - the link is gone: nothing to stop
-                        log.debug("command unsubscribe failed", error=repr(unsub_exc))
-                    sub = None
-                await asyncio.sleep(backoff * (0.5 + random.random()))
-                backoff = min(self.max_backoff, backoff * 2)
+    async def _apply_command(self, chan: C.Channel, msg: dict[str, Any]) -> None:
+        result, delay = self._classify(await self._apply(base64.b64decode(msg["data"])))
+        chan.send(C.COMMAND_DONE, id=msg["id"], result=result, delay=delay)
 
-    async def _handle_command(self, msg: Any) -> None:
+    @staticmethod
+    def _classify(outcome: str) -> tuple[str, float | None]:
+        return {"applied": (C.ACK, None), "rejected": (C.TERM, None), "fenced": (C.NAK, 5.0)}.get(
+            outcome, (C.NAK, 2.0))
+
+    async def _apply(self, data: bytes) -> str:
+        """applied | rejected (terminate: it can never apply) | fenced | failed (redeliver later)."""
         try:
-            cmd = S.parse_command(msg.data)
+            cmd = S.parse_command(data)
         except (ValidationError, ValueError) as exc:
             self.commands_rejected += 1
             log.error("malformed command terminated", edge=self.edge_id, error=str(exc)[:500],
-                      data=msg.data[:200].decode("utf-8", "replace"))
-            await msg.term()
-            return
+                      data=data[:200].decode("utf-8", "replace"))
+            return "rejected"
         if self.conflict is not None:
-            await msg.nak(delay=5.0)  # applying would append to a journal that must not grow
-            return
+            return "fenced"  # applying would append to a journal that must not grow
         try:
-            await self._on_casino_loop(self.casino.apply_command(cmd))
+            await self.casino.apply_command(cmd)
         except JournalFenced:
-            await msg.nak(delay=5.0)
-            return
+            return "fenced"
         except DomainError as exc:
             self.commands_rejected += 1
             log.error("command refused by the domain: terminated", edge=self.edge_id, command_id=cmd.id,
                       type=cmd.type, code=exc.code, error=exc.message)
-            await msg.term()
-            return
+            return "rejected"
         except Exception as exc:
             log.exception("command failed; redelivery later", edge=self.edge_id, command_id=cmd.id)
             self.last_error = f"command {cmd.id}: {exc!r}"
-            await msg.nak(delay=2.0)
-            return
+            return "failed"
         self.commands_applied += 1
-        await msg.ack()  # the journal holds command.applied now: a redelivery is a no-op
+        return "applied"  # the journal holds command.applied now: a redelivery is a no-op
 
-    # --- heartbeats ---------------------------------------------------------------------------
+    # --- heartbeats and the lag gauge ---------------------------------------------------------
 
     def heartbeat(self) -> S.Heartbeat:
         now = time.monotonic()
@@ -651,14 +386,27 @@ class SyncService:
                            viewers=int(self.viewers()), viewer_capacity=int(self.viewer_capacity()),
                            bets_per_s=max(0, rate), healthy=self.conflict is None)
 
-    async def _heartbeat_loop(self) -> None:
-        subject = S.heartbeat_subject(self.edge_id)
+    async def _tick_loop(self) -> None:
+        """The lag gauge moves while nothing is acknowledged too (link or publisher down); a
+        heartbeat goes out every `heartbeat_s` while the publisher is connected."""
+        every = self.config.nats.heartbeat_s
+        next_hb = time.monotonic()
         while self._running:
-            try:
-                if self.connected:
-                    await self.nc.publish(subject, self.heartbeat().model_dump_json().encode())
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                self.last_error = f"heartbeat: {exc!r}"
-            await asyncio.sleep(self.config.nats.heartbeat_s)
+            self._update_metrics()
+            if time.monotonic() >= next_hb:
+                next_hb = time.monotonic() + every
+                chan = self._chan
+                if chan is not None and self.connected:
+                    try:
+                        chan.send(C.HEARTBEAT, payload=self.heartbeat().model_dump_json())
+                    except Exception as exc:  # noqa: BLE001 - a heartbeat is never worth stopping for
+                        log.warning("heartbeat not sent", edge=self.edge_id, error=repr(exc))
+            await asyncio.sleep(min(0.25, every))
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> int | None:
+    try:
+        return proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # its channel closed but it lingers: it can do nothing useful any more
+        return proc.wait()

@@ -24,6 +24,15 @@ def test_bets_benchmark_prints_contract_line():
     assert line["ws_p99_ms"] >= line["ws_p50_ms"] > 0
 
 
+def test_bets_sync_ratio_prints_contract_line():
+    """Sync off then on in one run: the ratio, the lag read from the edge, CPU per process."""
+    line = _bench("--sync-ratio", "--duration", "1", "--conns", "4")
+    assert line["bench"] == "bets_sync_ratio" and line["ratio"] > 0
+    assert line["lag_max_sync_on"] is not None and line["drain_s_sync_on"] is not None
+    assert line["cpu_s_sync_on"]["edge_children"] > 0  # the publisher, in its own process
+    assert "nats_server" in line["cpu_s_sync_on"] and "nats_server" not in line["cpu_s_sync_off"]
+
+
 @pytest.mark.slow
 def test_bets_benchmark_full():
     line = _bench("--duration", "10", "--conns", "64")

@@ -68,6 +68,25 @@ async def bet_when_open(c: Casino, psn: str, spot: str = "red", amount: int = 10
     raise AssertionError("no round opened")
 
 
+class Bettors:
+    """Players betting in a loop (one task each) until `stop()`; `count` is the bets taken."""
+
+    def __init__(self, c: Casino, players: list[str], pause_s: float) -> None:
+        self.count = 0
+        self._stop = asyncio.Event()
+        self._tasks = [asyncio.create_task(self._play(c, p, pause_s)) for p in players]
+
+    async def _play(self, c: Casino, psn: str, pause_s: float) -> None:
+        while not self._stop.is_set():
+            await bet_when_open(c, psn, "red", 100)
+            self.count += 1
+            await asyncio.sleep(pause_s)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+
+
 async def until(pred: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not pred():

@@ -15,7 +15,7 @@ from edge_agent.sync.service import SyncService
 from tests.support.nats import NatsCluster
 from tests.sync.conftest import (
     PROFILE,
-    bet_when_open,
+    Bettors,
     check_exactly_once,
     edge_config,
     fund,
@@ -57,27 +57,16 @@ async def test_kill_the_connected_node_under_load(tmp_path, cluster):
     assert info.config.num_replicas == 3 and len(info.cluster.replicas or []) == 2
     await nc.close()
 
-    stop = asyncio.Event()
-    bets = 0
-
-    async def player(psn: str) -> None:
-        nonlocal bets
-        while not stop.is_set():
-            await bet_when_open(c, psn, "red", 100)
-            bets += 1
-            await asyncio.sleep(0.002)
-
-    tasks = [asyncio.create_task(player(p)) for p in players]
+    bettors = Bettors(c, players, 0.002)
     await asyncio.sleep(0.5)
-    port = urlparse(f"nats://{sync.nc.connected_url.netloc}").port
+    port = urlparse(f"nats://{sync.connected_url}").port
     victim = next(i for i, n in enumerate(cluster.nodes) if n.port == port)
     cluster.kill(victim)
-    sent_at_kill, bets_at_kill = sync.sent_seq, bets
+    sent_at_kill, bets_at_kill = sync.sent_seq, bettors.count
     # the edge fails over to a surviving node and keeps syncing while the node is down
-    await until(lambda: sync.sent_seq > sent_at_kill + 50 and bets > bets_at_kill + 50, timeout=90,
+    await until(lambda: sync.sent_seq > sent_at_kill + 50 and bettors.count > bets_at_kill + 50, timeout=90,
                 what="syncing through the surviving nodes")
-    stop.set()
-    await asyncio.gather(*tasks)
+    await bettors.stop()
     await until(lambda: sync.sent_seq == c.store.durable_seq, timeout=90, what="drained")
     await shutdown(c, sync)
     cluster.start_node(victim)  # rejoins and catches up: the copy read below is the restarted node's

@@ -10,6 +10,7 @@ from edge_agent.sync.service import SyncService
 from tests.support.nats import NatsServer
 from tests.sync.conftest import (
     PROFILE,
+    Bettors,
     TcpProxy,
     bet_when_open,
     check_exactly_once,
@@ -33,17 +34,7 @@ async def _partition(tmp_path, nats_server, mode: str, seconds: float) -> None:
         await fund(c, psn, 1_000_000, f"d{i}")
     await until(lambda: sync.connected and sync.sent_seq > 0, what="first entries synced")
 
-    stop = asyncio.Event()
-    bets = 0
-
-    async def player(psn: str) -> None:
-        nonlocal bets
-        while not stop.is_set():
-            await bet_when_open(c, psn, "red", 100)
-            bets += 1
-            await asyncio.sleep(0.005)
-
-    tasks = [asyncio.create_task(player(p)) for p in players]
+    bettors = Bettors(c, players, 0.005)
     await asyncio.sleep(0.5)
     sent_before = sync.sent_seq
     if mode == "kill9":
@@ -52,13 +43,13 @@ async def _partition(tmp_path, nats_server, mode: str, seconds: float) -> None:
         proxy.cut()
     else:
         proxy.blackhole()
-    bets_at_cut = bets
+    bets_at_cut = bettors.count
     t_end = time.monotonic() + seconds
     while time.monotonic() < t_end:
         await asyncio.sleep(0.2)
     if mode != "blackhole":  # a silent stall may take a few pings to notice; a cut is seen at once
         assert not sync.connected
-    assert bets > bets_at_cut, "bets stopped during the partition"
+    assert bettors.count > bets_at_cut, "bets stopped during the partition"
     assert c.store.durable_seq > sync.sent_seq  # a backlog built up
     if mode == "kill9":
         nats_server.start()
@@ -66,8 +57,7 @@ async def _partition(tmp_path, nats_server, mode: str, seconds: float) -> None:
         proxy.restore()
     await until(lambda: sync.sent_seq == c.store.durable_seq, timeout=60, what="backlog drained")
     assert sync.sent_seq > sent_before
-    stop.set()
-    await asyncio.gather(*tasks)
+    await bettors.stop()
     await shutdown(c, sync)
     await proxy.close()
     assert sync.sent_seq == c.store.seq  # shutdown's own entries drained too
