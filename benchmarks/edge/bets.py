@@ -10,7 +10,8 @@ children — the sync publisher —, the load generators, nats-server) and how m
 cores were busy (`box_busy_cores`), so that "the box was full" is a measurement, not a guess.
 With the sync on, the edge's /healthz is read twice a second for the sync lag (entries durable
 but not yet acknowledged by the stream): `lag_p50`/`lag_max`, and `drain_s` after the load ends.
-`--pin` pins the edge to CPU 0 and everything else (the load generators, nats-server, the sync
+`--sync-ratio --pairs N` alternates N off/on pairs and compares medians (the box's disk and
+neighbours move single runs by ±25 %). `--pin` pins the edge to CPU 0 and everything else (the load generators, nats-server, the sync
 publisher process) to CPU 1, the same in both runs: the edge's core is then the edge's alone, as on
 an appliance whose cloud (nats-server) and players (the load) are elsewhere.
 """
@@ -31,6 +32,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -198,6 +200,39 @@ def run(mode: str, duration: float, procs: int, conns: int, window: int, per_fra
                 "drain_s": drain_s} if sync else {})}
 
 
+def sync_ratio(a: argparse.Namespace) -> dict:
+    """Sync off, then on, `--pairs` times (order alternated: off-on, on-off, ...: a drifting box
+    biases neither side). The ratio is that of the medians; each pair's ratio is listed too."""
+    pairs: list[tuple[dict, dict]] = []
+    for i in range(a.pairs):
+        order = (False, True) if i % 2 == 0 else (True, False)
+        got = {}
+        for sync in order:
+            got[sync] = run("ws", a.duration, a.procs, a.conns, a.window, a.per_frame, sync, a.pin,
+                            a.nats_store if sync else None)
+            print(json.dumps(got[sync]), flush=True)
+        pairs.append((got[False], got[True]))
+
+    def med(xs: list) -> Any:
+        xs = sorted(x for x in xs if x is not None)
+        return xs[len(xs) // 2] if xs else None
+
+    off_bps, on_bps = med([o["bets_per_s"] for o, _ in pairs]), med([n["bets_per_s"] for _, n in pairs])
+    off, on = pairs[-1]
+    return {"bench": "bets_sync_ratio", "machine": f"{os.cpu_count()} vCPU {platform.machine()}",
+            "date": time.strftime("%Y-%m-%d"), "load": os.getloadavg()[0], "pairs": a.pairs,
+            "ws_bets_per_s_sync_off": off_bps, "ws_bets_per_s_sync_on": on_bps,
+            "ratio": round(on_bps / max(1, off_bps), 3),
+            "pair_ratios": [round(n["bets_per_s"] / max(1, o["bets_per_s"]), 3) for o, n in pairs],
+            "p99_ms_sync_off": med([o["p99_ms"] for o, _ in pairs]), "p99_ms_sync_on": med([n["p99_ms"] for _, n in pairs]),
+            "lag_p50_sync_on": med([n["lag_p50"] for _, n in pairs]),
+            "lag_max_sync_on": max((n["lag_max"] for _, n in pairs if n["lag_max"] is not None), default=None),
+            "drain_s_sync_on": max((n["drain_s"] for _, n in pairs if n["drain_s"] is not None), default=None),
+            "pinned": a.pin, "nats_store": a.nats_store or "beside the journal",
+            "cpu_s_sync_off": off["cpu_s"], "cpu_s_sync_on": on["cpu_s"],
+            "box_busy_cores_sync_off": off["box_busy_cores"], "box_busy_cores_sync_on": on["box_busy_cores"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", choices=["ws", "http", "both"], default="both")
@@ -209,25 +244,13 @@ def main() -> None:
     ap.add_argument("--sync", action="store_true", help="publish the journal to a real nats-server meanwhile")
     ap.add_argument("--sync-ratio", action="store_true",
                     help="WebSocket bets with the sync off, then on, in one run: prints their ratio")
+    ap.add_argument("--pairs", type=int, default=1, help="--sync-ratio: off/on pairs, medians compared")
     ap.add_argument("--pin", action="store_true", help="edge on CPU 0, everything else on CPU 1 (see above)")
     ap.add_argument("--nats-store", help="parent directory of nats-server's JetStream store (default: beside the "
                                          "journal, on the same disk)")
     a = ap.parse_args()
     if a.sync_ratio:
-        off = run("ws", a.duration, a.procs, a.conns, a.window, a.per_frame, False, a.pin)
-        print(json.dumps(off), flush=True)
-        on = run("ws", a.duration, a.procs, a.conns, a.window, a.per_frame, True, a.pin, a.nats_store)
-        print(json.dumps(on), flush=True)
-        print(json.dumps({"bench": "bets_sync_ratio", "machine": f"{os.cpu_count()} vCPU {platform.machine()}",
-                          "date": time.strftime("%Y-%m-%d"), "load": os.getloadavg()[0],
-                          "ws_bets_per_s_sync_off": off["bets_per_s"], "ws_bets_per_s_sync_on": on["bets_per_s"],
-                          "ratio": round(on["bets_per_s"] / max(1, off["bets_per_s"]), 3),
-                          "p99_ms_sync_off": off["p99_ms"], "p99_ms_sync_on": on["p99_ms"],
-                          "lag_p50_sync_on": on["lag_p50"], "lag_max_sync_on": on["lag_max"],
-                          "drain_s_sync_on": on["drain_s"], "pinned": a.pin, "nats_store": a.nats_store or "beside the journal",
-                          "cpu_s_sync_off": off["cpu_s"], "cpu_s_sync_on": on["cpu_s"],
-                          "box_busy_cores_sync_off": off["box_busy_cores"],
-                          "box_busy_cores_sync_on": on["box_busy_cores"]}))
+        print(json.dumps(sync_ratio(a)))
         return
     out: dict = {"bench": "bets", "sync": a.sync, "machine": f"{os.cpu_count()} vCPU {platform.machine()}",
                  "date": time.strftime("%Y-%m-%d")}
