@@ -8,6 +8,9 @@ refused caller is reported with a reason (`no_passphrase`, `bad_passphrase`, `we
 `bad_streamid`) and never reaches the demuxer, so it never makes the table live.
 The passphrase is handed to libsrt only; it is never logged (libsrt's warnings do not carry it).
 Payloads go to a loopback UDP port, as srt-live-transmit's did (edge_agent.media.ingest).
+
+`SrtCaller` is the studio's side on the same library (the studio simulator): the passphrase goes
+from its 0600 file to libsrt in-process, never onto a command line that `ps` shows.
 """
 from __future__ import annotations
 
@@ -55,6 +58,8 @@ _lib.srt_getsockflag.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ct
 _lib.srt_bind.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
 _lib.srt_accept.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
 _lib.srt_recvmsg.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+_lib.srt_connect.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+_lib.srt_sendmsg.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
 _lib.srt_getlasterror_str.restype = ctypes.c_char_p
 _lib.srt_startup()
 
@@ -235,3 +240,87 @@ class SrtListener:
             self._sock = -1
         if self._thread is not None:
             self._thread.join(2)
+
+
+class SrtCaller:
+    """The studio's end of the link: datagrams sent to 127.0.0.1:`udp_port` (MPEG-TS, 1316 bytes)
+    go to the edge's listener at `host`:`port`. It reconnects while the edge is away (a restarted
+    edge gets its feed back), dropping what arrives meanwhile: a live feed has no use for old pictures."""
+
+    RETRY_S = 0.5
+
+    def __init__(self, host: str, port: int, latency_ms: int, *, passphrase: str | None = None,
+                 streamid: str | None = None) -> None:
+        self.addr = (socket.gethostbyname(host), port)
+        self.latency_ms, self._passphrase, self._streamid = latency_ms, passphrase, streamid
+        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._udp.bind(("127.0.0.1", 0))
+        self._udp.settimeout(0.2)
+        self.udp_port: int = self._udp.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.connected = threading.Event()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"srt-caller-{self.addr[1]}", daemon=True)
+        self._thread.start()
+
+    def _connect(self) -> int:
+        s = _lib.srt_create_socket()
+        _set_int(s, SRTO_LATENCY, self.latency_ms)
+        if self._passphrase is not None:
+            pw = self._passphrase.encode()
+            if _lib.srt_setsockflag(s, SRTO_PASSPHRASE, pw, len(pw)) != 0:
+                _lib.srt_close(s)
+                raise OSError("srt: passphrase refused by libsrt")
+            _set_int(s, SRTO_PBKEYLEN, 32)
+        if self._streamid is not None:
+            sid = self._streamid.encode()
+            _lib.srt_setsockflag(s, SRTO_STREAMID, sid, len(sid))
+        if _lib.srt_connect(s, _sockaddr(*self.addr), 16) != 0:
+            err = _lib.srt_getlasterror_str().decode()
+            _lib.srt_close(s)
+            raise ConnectionError(err)
+        return s
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                s = self._connect()
+            except ConnectionError as exc:
+                log.info("srt.caller_connect_failed", peer=f"{self.addr[0]}:{self.addr[1]}", error=str(exc))
+                self._drain()
+                self._stop.wait(self.RETRY_S)
+                continue
+            self.connected.set()
+            log.info("srt.caller_connected", peer=f"{self.addr[0]}:{self.addr[1]}")
+            try:
+                while not self._stop.is_set():
+                    try:
+                        data = self._udp.recv(MAX_PAYLOAD)
+                    except TimeoutError:
+                        continue
+                    # -1 ttl (never drop at the sender), in order: a live MPEG-TS stream
+                    if _lib.srt_sendmsg(s, data, len(data), -1, 1) < 0:
+                        log.info("srt.caller_lost", error=_lib.srt_getlasterror_str().decode())
+                        break
+            finally:
+                self.connected.clear()
+                _lib.srt_close(s)
+
+    def _drain(self) -> None:
+        """Drop what queued while not connected (only what is there now)."""
+        self._udp.setblocking(False)
+        try:
+            while True:
+                self._udp.recv(MAX_PAYLOAD)
+        except BlockingIOError:
+            pass
+        finally:
+            self._udp.settimeout(0.2)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(3)
+        self._udp.close()
