@@ -45,6 +45,7 @@ PEER_IDLE_MS = 3000  # a vanished studio frees the link for its reconnect sooner
 SRT_REJX_FORBIDDEN = 1403  # user-defined rejection: "forbidden" (HTTP-like 403)
 LOG_WARNING = 4
 MAX_PAYLOAD = 1500
+SRTS_CONNECTED = 5  # SRT_SOCKSTATUS
 MAX_PENDING = 1024
 
 _HOOK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
@@ -243,27 +244,41 @@ class SrtListener:
 
 
 class SrtCaller:
-    """The studio's end of the link: datagrams sent to 127.0.0.1:`udp_port` (MPEG-TS, 1316 bytes)
-    go to the edge's listener at `host`:`port`. It reconnects while the edge is away (a restarted
-    edge gets its feed back), dropping what arrives meanwhile: a live feed has no use for old pictures."""
+    """The studio's end of the link, as a file the MPEG-TS muxer writes to: each write goes to the
+    edge's listener at `host`:`port` as SRT messages of up to 1316 bytes (7 TS packets), on the
+    muxer's own thread (no relay hop on the picture's path). A background thread (re)connects while
+    the edge is away, so a restarted edge gets its feed back; what is written meanwhile is dropped
+    (a live feed has no use for old pictures)."""
 
     RETRY_S = 0.5
+    CHUNK = 1316
 
     def __init__(self, host: str, port: int, latency_ms: int, *, passphrase: str | None = None,
                  streamid: str | None = None) -> None:
         self.addr = (socket.gethostbyname(host), port)
         self.latency_ms, self._passphrase, self._streamid = latency_ms, passphrase, streamid
-        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._udp.bind(("127.0.0.1", 0))
-        self._udp.settimeout(0.2)
-        self.udp_port: int = self._udp.getsockname()[1]
+        self._sock = -1
+        self._lock = threading.Lock()  # the muxer's sends vs. the reconnecting thread's close
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.connected = threading.Event()
+        self.dropped = 0  # bytes written while not connected
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"srt-caller-{self.addr[1]}", daemon=True)
         self._thread.start()
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        with self._lock:
+            s = self._sock
+            for i in range(0, len(view), self.CHUNK):
+                chunk = bytes(view[i:i + self.CHUNK])
+                # ttl -1 (never dropped at the sender), in order: a live MPEG-TS stream
+                if s < 0 or _lib.srt_sendmsg(s, chunk, len(chunk), -1, 1) < 0:
+                    self.dropped += len(view) - i
+                    break
+        return len(data)
 
     def _connect(self) -> int:
         s = _lib.srt_create_socket()
@@ -284,43 +299,27 @@ class SrtCaller:
         return s
 
     def _run(self) -> None:
+        peer = f"{self.addr[0]}:{self.addr[1]}"
         while not self._stop.is_set():
             try:
                 s = self._connect()
             except ConnectionError as exc:
-                log.info("srt.caller_connect_failed", peer=f"{self.addr[0]}:{self.addr[1]}", error=str(exc))
-                self._drain()
+                log.info("srt.caller_connect_failed", peer=peer, error=str(exc))
                 self._stop.wait(self.RETRY_S)
                 continue
+            with self._lock:
+                self._sock = s
             self.connected.set()
-            log.info("srt.caller_connected", peer=f"{self.addr[0]}:{self.addr[1]}")
-            try:
-                while not self._stop.is_set():
-                    try:
-                        data = self._udp.recv(MAX_PAYLOAD)
-                    except TimeoutError:
-                        continue
-                    # -1 ttl (never drop at the sender), in order: a live MPEG-TS stream
-                    if _lib.srt_sendmsg(s, data, len(data), -1, 1) < 0:
-                        log.info("srt.caller_lost", error=_lib.srt_getlasterror_str().decode())
-                        break
-            finally:
-                self.connected.clear()
+            log.info("srt.caller_connected", peer=peer)
+            while not self._stop.wait(0.1) and _lib.srt_getsockstate(s) == SRTS_CONNECTED:
+                pass
+            log.info("srt.caller_lost", peer=peer, state=_lib.srt_getsockstate(s))
+            self.connected.clear()
+            with self._lock:
+                self._sock = -1
                 _lib.srt_close(s)
 
-    def _drain(self) -> None:
-        """Drop what queued while not connected (only what is there now)."""
-        self._udp.setblocking(False)
-        try:
-            while True:
-                self._udp.recv(MAX_PAYLOAD)
-        except BlockingIOError:
-            pass
-        finally:
-            self._udp.settimeout(0.2)
-
-    def stop(self) -> None:
+    def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(3)
-        self._udp.close()

@@ -1,6 +1,6 @@
-"""The studio encoder: render, encode H.264 + AAC, mux MPEG-TS to UDP loopback, where the SRT
-caller (libsrt in-process, edge_agent.media.srt.SrtCaller) carries it to the edge. PyAV wheels have
-no SRT, hence the loopback hop; in-process, the passphrase never appears on a command line."""
+"""The studio encoder: render, encode H.264 + AAC, mux MPEG-TS straight into the SRT caller
+(libsrt in-process, edge_agent.media.srt.SrtCaller), which carries it to the edge. PyAV wheels have
+no SRT, hence libsrt through ctypes; in-process, the passphrase never appears on a command line."""
 from __future__ import annotations
 
 import fractions
@@ -57,7 +57,6 @@ def run_studio(
     caller = SrtCaller(target.hostname or "127.0.0.1", target.port or 9000,
                        latency_ms if latency_ms is not None else 120, passphrase=passphrase, streamid=streamid)
     caller.start()
-    udp_port = caller.udp_port
     stop = False
 
     def _stop(*_: object) -> None:
@@ -65,10 +64,9 @@ def run_studio(
         stop = True
 
     signal.signal(signal.SIGTERM, _stop)
-    out = av.open(
-        f"udp://127.0.0.1:{udp_port}?pkt_size=1316", mode="w", format="mpegts",
-        options={"flush_packets": "1", "omit_video_pes_length": "0"},
-    )
+    # The muxer writes straight into the SRT caller: flushed per packet, whole TS packets.
+    out = av.open(caller, mode="w", format="mpegts", buffer_size=SrtCaller.CHUNK,
+                  options={"flush_packets": "1", "omit_video_pes_length": "0"})
     try:
         v = out.add_stream("libx264", rate=fps)
         v.width, v.height, v.pix_fmt = width, height, "yuv420p"
@@ -117,5 +115,5 @@ def run_studio(
             out.close()
         except Exception as exc:  # noqa: BLE001 - best effort on shutdown
             log.debug("studio.close_failed", error=str(exc))
-        caller.stop()
+        caller.close()
         log.info("studio.stop", table=table_id, frames=i if "i" in locals() else 0)
