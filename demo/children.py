@@ -3,7 +3,7 @@
 Every child runs in its own session (a terminal's Ctrl-C reaches only the supervisor, which
 stops the parts in reverse order) with PR_SET_PDEATHSIG, so that if the supervisor dies —
 SIGKILL, a crash, a broken pipe — the kernel sends each child SIGTERM and it stops cleanly on
-its own. The children's own children (Litestream, srt-live-transmit) carry the same signal.
+its own. The children's own children (Litestream) carry the same signal.
 """
 from __future__ import annotations
 

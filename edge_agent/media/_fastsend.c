@@ -1,6 +1,6 @@
 /* One C call per frame per viewer: RTP header + SRTP protect + sendmmsg.
  *
- * send_frame(payloads, pt, seq, ts, ssrc, protect_fn, srtp_ctx, fd, host, port, history)
+ * send_frame(payloads, pt, seq, ts, ssrc, protect_fn, srtp_ctx, fd, host, port, history[, ext])
  *     -> (new_seq, wire_bytes_sent, payload_octets, unsent)
  *
  * payloads    list/tuple of bytes (one RTP payload each, already packetized)
@@ -14,6 +14,8 @@
  * host, port  IPv4 destination
  * history     list used as a ring indexed by seq % len(history) for NACK retransmission, or None;
  *             it receives the SRTP-protected packets (bytes), exactly what went on the wire.
+ * ext         optional RTP header extension block (RFC 8285: profile, length, elements; a
+ *             multiple of 4 bytes, at most 64), put in every packet with the X bit set; b"" = none
  *
  * unsent is None when every packet went out, else the list of protected packets that sendmmsg
  * did not take (EAGAIN, an error): the caller hands them to the asyncio transport, which buffers
@@ -121,10 +123,17 @@ send_frame(PyObject *self, PyObject *args)
     unsigned long ts, ssrc;
     unsigned long long protect_addr, ctx_addr;
     const char *host;
+    const char *ext = NULL;
+    Py_ssize_t ext_len = 0;
 
-    if (!PyArg_ParseTuple(args, "OiIkkKKisiO:send_frame", &payloads, &pt, &seq, &ts, &ssrc,
-                          &protect_addr, &ctx_addr, &fd, &host, &port, &history))
+    if (!PyArg_ParseTuple(args, "OiIkkKKisiO|y#:send_frame", &payloads, &pt, &seq, &ts, &ssrc,
+                          &protect_addr, &ctx_addr, &fd, &host, &port, &history, &ext, &ext_len))
         return NULL;
+    if (ext_len % 4 != 0 || ext_len > 64) {
+        PyErr_SetString(PyExc_ValueError, "header extension must be a multiple of 4 bytes, at most 64");
+        return NULL;
+    }
+    const Py_ssize_t hdr_len = RTP_HDR_LEN + ext_len;
     if (pt < 0 || pt > 127) {
         PyErr_SetString(PyExc_ValueError, "payload type out of range");
         return NULL;
@@ -174,24 +183,26 @@ send_frame(PyObject *self, PyObject *args)
             goto fail;
         }
         Py_ssize_t plen = PyBytes_GET_SIZE(p);
-        if (plen > 65535 - RTP_HDR_LEN - SRTP_MAX_TRAILER_LEN) {
+        if (plen > 65535 - hdr_len - SRTP_MAX_TRAILER_LEN) {
             PyErr_SetString(PyExc_ValueError, "payload too long");
             goto fail;
         }
-        PyObject *pkt = PyBytes_FromStringAndSize(NULL, RTP_HDR_LEN + plen + SRTP_MAX_TRAILER_LEN);
+        PyObject *pkt = PyBytes_FromStringAndSize(NULL, hdr_len + plen + SRTP_MAX_TRAILER_LEN);
         if (pkt == NULL)
             goto fail;
         uint8_t *b = (uint8_t *)PyBytes_AS_STRING(pkt);
-        b[0] = 0x80;
+        b[0] = ext_len ? 0x90 : 0x80;
         b[1] = i == n - 1 ? (uint8_t)(0x80 | pt_byte) : pt_byte;
         b[2] = (uint8_t)(s >> 8);
         b[3] = (uint8_t)s;
         memcpy(b + 4, &ts_n, 4);
         memcpy(b + 8, &ssrc_n, 4);
-        memcpy(b + RTP_HDR_LEN, PyBytes_AS_STRING(p), plen);
-        int len = (int)(RTP_HDR_LEN + plen);
+        if (ext_len)
+            memcpy(b + RTP_HDR_LEN, ext, (size_t)ext_len);
+        memcpy(b + hdr_len, PyBytes_AS_STRING(p), plen);
+        int len = (int)(hdr_len + plen);
         int rc = protect(ctx, b, &len);
-        if (rc != 0 || len < 0 || len > RTP_HDR_LEN + plen + SRTP_MAX_TRAILER_LEN) {
+        if (rc != 0 || len < 0 || len > hdr_len + plen + SRTP_MAX_TRAILER_LEN) {
             Py_DECREF(pkt);
             PyErr_Format(SrtpError, "srtp_protect failed (status %d)", rc);
             goto fail;
@@ -293,7 +304,7 @@ static PyMethodDef methods[] = {
     {"set_gso", set_gso, METH_O, "set_gso(on): use UDP GSO for runs of equal-sized packets"},
     {"gso_enabled", gso_enabled, METH_NOARGS, "True while UDP GSO is used (it turns itself off if refused)"},
     {"send_frame", send_frame, METH_VARARGS,
-     "send_frame(payloads, pt, seq, ts, ssrc, protect_fn, srtp_ctx, fd, host, port, history)"
+     "send_frame(payloads, pt, seq, ts, ssrc, protect_fn, srtp_ctx, fd, host, port, history[, ext])"
      " -> (new_seq, wire_bytes_sent, payload_octets, unsent)"},
     {NULL, NULL, 0, NULL},
 };

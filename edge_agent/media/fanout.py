@@ -144,15 +144,17 @@ class RtpStream:
     octets: int = 0
     last_ts: int = 0
     history: dict[int, bytes] = field(default_factory=dict)
+    ext: bytes = b""  # RTP header extension block (RFC 8285) in every packet, or b""
 
     def packets_for(self, payloads: list[bytes], pts: int) -> list[bytes]:
         ts = (pts + self.ts_offset) & 0xFFFFFFFF
         out = []
         last = len(payloads) - 1
-        pack, pt, ssrc = _HDR.pack, self.payload_type, self.ssrc
+        pack, pt, ssrc, ext = _HDR.pack, self.payload_type, self.ssrc, self.ext
+        first = 0x90 if ext else 0x80
         seq = self.seq
         for i, p in enumerate(payloads):
-            out.append(pack(0x80, (0x80 | pt) if i == last else pt, seq, ts, ssrc) + p)
+            out.append(pack(first, (0x80 | pt) if i == last else pt, seq, ts, ssrc) + ext + p)
             seq = (seq + 1) & 0xFFFF
             self.octets += len(p)
         self.seq = seq

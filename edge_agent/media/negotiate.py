@@ -10,6 +10,7 @@ is preferred.
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass
 
 from aiortc import RTCRtpCodecParameters
@@ -87,3 +88,40 @@ def choose(offer_sdp: str) -> Choice:
                     None)
     return Choice(video.rtp.muxId, _sent_form(h264), audio.rtp.muxId if audio else None,
                   _sent_form(opus) if opus is not None else None)
+
+
+# The receiver's jitter buffer: a player may hold every frame for a smoothing delay of its own
+# choosing (Chromium: tens of ms when frames arrive unevenly, e.g. a large IDR after a small
+# frame). A live table wants pictures shown as soon as they are decoded. The playout-delay
+# extension (min = max = 0) tells the player so; sent only when the offer lists it.
+PLAYOUT_DELAY_URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
+
+
+def playout_delay_id(offer_sdp: str, mid: str | None) -> int | None:
+    """The offer's extmap id for playout-delay in the video m-section (one-byte form: 1-14)."""
+    desc = SessionDescription.parse(offer_sdp)
+    video = next((m for m in desc.media if m.kind == "video" and m.port != 0 and mid in (None, m.rtp.muxId)), None)
+    if video is None:
+        return None
+    ext = next((e for e in video.rtp.headerExtensions if e.uri == PLAYOUT_DELAY_URI), None)
+    return ext.id if ext is not None and 1 <= ext.id <= 14 else None
+
+
+def playout_delay_block(ext_id: int) -> bytes:
+    """RFC 8285 one-byte header extension block: playout delay min = max = 0 (12 bits each)."""
+    return bytes([0xBE, 0xDE, 0x00, 0x01, (ext_id << 4) | 2, 0, 0, 0])
+
+
+def add_extmap(answer_sdp: str, mid: str | None, ext_id: int, uri: str) -> str:
+    """The answer with `a=extmap:<id> <uri>` in the video m-section (after its other extmaps)."""
+    lines = answer_sdp.split("\r\n")
+    sections = [i for i, line in enumerate(lines) if line.startswith("m=")] + [len(lines)]
+    for start, end in itertools.pairwise(sections):
+        body = lines[start:end]
+        if not lines[start].startswith("m=video") or (mid is not None and f"a=mid:{mid}" not in body):
+            continue
+        anchors = [i for i, line in enumerate(body) if line.startswith(("a=extmap:", "a=mid:"))]
+        at = start + (anchors[-1] + 1 if anchors else 1)
+        lines.insert(at, f"a=extmap:{ext_id} {uri}")
+        break
+    return "\r\n".join(lines)

@@ -48,6 +48,9 @@ class Peer:
     video: RTCRtpSender
     audio: RTCRtpSender | None
     answer_sdp: str
+    # RTP header extension block every video packet carries (playout delay 0 when the offer
+    # lists the extension), or b"".
+    video_ext: bytes = b""
 
     def payload_type(self, sender: RTCRtpSender) -> int:
         # The answer holds one codec per m-line (negotiate.choose): the offer's payload type for it.
@@ -99,7 +102,12 @@ async def answer(offer_sdp: str) -> Peer:
         except Exception as exc:
             raise BadOffer("bad_sdp", f"cannot answer: {exc}") from exc
         sdp = pc.localDescription.sdp
-        return Peer(pc=pc, video=video_sender, audio=audio_sender, answer_sdp=sdp)
+        video_ext = b""
+        ext_id = negotiate.playout_delay_id(offer_sdp, choice.video_mid)
+        if ext_id is not None:
+            sdp = negotiate.add_extmap(sdp, choice.video_mid, ext_id, negotiate.PLAYOUT_DELAY_URI)
+            video_ext = negotiate.playout_delay_block(ext_id)
+        return Peer(pc=pc, video=video_sender, audio=audio_sender, answer_sdp=sdp, video_ext=video_ext)
     except BaseException:
         await pc.close()
         raise

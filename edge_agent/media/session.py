@@ -58,10 +58,10 @@ class SenderPath:
     Either way the NACK history holds the SRTP packets exactly as sent.
     """
 
-    def __init__(self, peer: Peer, sender: Any) -> None:
+    def __init__(self, peer: Peer, sender: Any, ext: bytes = b"") -> None:
         self.sender = sender
         self.stream = RtpStream(ssrc=aiortc_compat.sender_ssrc(sender), payload_type=peer.payload_type(sender),
-                                seq=random.getrandbits(16), ts_offset=random.getrandbits(32))
+                                seq=random.getrandbits(16), ts_offset=random.getrandbits(32), ext=ext)
         self._srtp, self._ice = peer.transport_handles(sender)
         self._history: list[bytes | None] = [None] * HISTORY
         self._ctx = fastsend.srtp_ctx(self._srtp) if fastsend.AVAILABLE else 0
@@ -139,7 +139,7 @@ class SenderPath:
         host, port = self._dst
         st.seq, sent, octets, rest = fastsend.send_frame(
             payloads, st.payload_type, st.seq, ts, st.ssrc, fastsend.PROTECT_FN, self._ctx,
-            fd, host, port, self._history)
+            fd, host, port, self._history, st.ext)
         st.packets += len(payloads)
         st.octets += octets
         st.last_ts = ts
@@ -187,7 +187,7 @@ class ViewerSession:
         """DTLS is up: take over the RTP path and hook RTCP."""
         fastsend.log_choice()
         reports = rtcp.scheduler()
-        self.video = SenderPath(self.peer, self.peer.video)
+        self.video = SenderPath(self.peer, self.peer.video, self.peer.video_ext)
         self._hook(self.peer.video, video=True)
         reports.add(self.video)
         if self.peer.audio is not None:

@@ -8,6 +8,9 @@ refused caller is reported with a reason (`no_passphrase`, `bad_passphrase`, `we
 `bad_streamid`) and never reaches the demuxer, so it never makes the table live.
 The passphrase is handed to libsrt only; it is never logged (libsrt's warnings do not carry it).
 Payloads go to a loopback UDP port, as srt-live-transmit's did (edge_agent.media.ingest).
+
+`SrtCaller` is the studio's side on the same library (the studio simulator): the passphrase goes
+from its 0600 file to libsrt in-process, never onto a command line that `ps` shows.
 """
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ PEER_IDLE_MS = 3000  # a vanished studio frees the link for its reconnect sooner
 SRT_REJX_FORBIDDEN = 1403  # user-defined rejection: "forbidden" (HTTP-like 403)
 LOG_WARNING = 4
 MAX_PAYLOAD = 1500
+SRTS_CONNECTED = 5  # SRT_SOCKSTATUS
 MAX_PENDING = 1024
 
 _HOOK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
@@ -55,6 +59,8 @@ _lib.srt_getsockflag.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ct
 _lib.srt_bind.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
 _lib.srt_accept.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
 _lib.srt_recvmsg.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+_lib.srt_connect.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+_lib.srt_sendmsg.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
 _lib.srt_getlasterror_str.restype = ctypes.c_char_p
 _lib.srt_startup()
 
@@ -235,3 +241,85 @@ class SrtListener:
             self._sock = -1
         if self._thread is not None:
             self._thread.join(2)
+
+
+class SrtCaller:
+    """The studio's end of the link, as a file the MPEG-TS muxer writes to: each write goes to the
+    edge's listener at `host`:`port` as SRT messages of up to 1316 bytes (7 TS packets), on the
+    muxer's own thread (no relay hop on the picture's path). A background thread (re)connects while
+    the edge is away, so a restarted edge gets its feed back; what is written meanwhile is dropped
+    (a live feed has no use for old pictures)."""
+
+    RETRY_S = 0.5
+    CHUNK = 1316
+
+    def __init__(self, host: str, port: int, latency_ms: int, *, passphrase: str | None = None,
+                 streamid: str | None = None) -> None:
+        self.addr = (socket.gethostbyname(host), port)
+        self.latency_ms, self._passphrase, self._streamid = latency_ms, passphrase, streamid
+        self._sock = -1
+        self._lock = threading.Lock()  # the muxer's sends vs. the reconnecting thread's close
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.connected = threading.Event()
+        self.dropped = 0  # bytes written while not connected
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"srt-caller-{self.addr[1]}", daemon=True)
+        self._thread.start()
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        with self._lock:
+            s = self._sock
+            for i in range(0, len(view), self.CHUNK):
+                chunk = bytes(view[i:i + self.CHUNK])
+                # ttl -1 (never dropped at the sender), in order: a live MPEG-TS stream
+                if s < 0 or _lib.srt_sendmsg(s, chunk, len(chunk), -1, 1) < 0:
+                    self.dropped += len(view) - i
+                    break
+        return len(data)
+
+    def _connect(self) -> int:
+        s = _lib.srt_create_socket()
+        _set_int(s, SRTO_LATENCY, self.latency_ms)
+        if self._passphrase is not None:
+            pw = self._passphrase.encode()
+            if _lib.srt_setsockflag(s, SRTO_PASSPHRASE, pw, len(pw)) != 0:
+                _lib.srt_close(s)
+                raise OSError("srt: passphrase refused by libsrt")
+            _set_int(s, SRTO_PBKEYLEN, 32)
+        if self._streamid is not None:
+            sid = self._streamid.encode()
+            _lib.srt_setsockflag(s, SRTO_STREAMID, sid, len(sid))
+        if _lib.srt_connect(s, _sockaddr(*self.addr), 16) != 0:
+            err = _lib.srt_getlasterror_str().decode()
+            _lib.srt_close(s)
+            raise ConnectionError(err)
+        return s
+
+    def _run(self) -> None:
+        peer = f"{self.addr[0]}:{self.addr[1]}"
+        while not self._stop.is_set():
+            try:
+                s = self._connect()
+            except ConnectionError as exc:
+                log.info("srt.caller_connect_failed", peer=peer, error=str(exc))
+                self._stop.wait(self.RETRY_S)
+                continue
+            with self._lock:
+                self._sock = s
+            self.connected.set()
+            log.info("srt.caller_connected", peer=peer)
+            while not self._stop.wait(0.1) and _lib.srt_getsockstate(s) == SRTS_CONNECTED:
+                pass
+            log.info("srt.caller_lost", peer=peer, state=_lib.srt_getsockstate(s))
+            self.connected.clear()
+            with self._lock:
+                self._sock = -1
+                _lib.srt_close(s)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(3)

@@ -136,7 +136,8 @@ class TableMedia:
         if now - self._rung_mark >= 2.0:
             for i, n in enumerate(self._rung_names):
                 metrics.RUNG_BITRATE.labels(self.table_id, n).set(self._rung_bytes[i] * 8 / (now - self._rung_mark))
-                metrics.VIEWERS.labels(self.table_id, n).set(len(self.fanout.hubs[i].sinks))
+                if self._forward is None:  # with workers the sessions are theirs: the service sums their counts
+                    metrics.VIEWERS.labels(self.table_id, n).set(len(self.fanout.hubs[i].sinks))
             self._rung_bytes = [0] * len(self._rung_names)
             self._rung_mark = now
 

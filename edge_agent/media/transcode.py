@@ -31,7 +31,7 @@ from av.video.reformatter import VideoReformatter
 from edge_agent.media.child import spawn_child
 from edge_agent.media.compat.aiortc import h264_payloads
 from edge_agent.media.config import Rung, read_passphrase
-from edge_agent.media.ingest import UdpFeed, bind_udp, now_ms, wait_for_data
+from edge_agent.media.ingest import DEMUX_OPTIONS, PesDecoder, UdpFeed, bind_udp, now_ms, wait_for_data
 from edge_agent.media.srt import SrtListener
 from edge_agent.media.timestamp import read_capture_ts
 
@@ -206,8 +206,7 @@ def run(table_id: str, srt_port: int, latency_ms: int, rungs: list[dict[str, Any
             up = False
             reason = "feed lost"
             try:
-                container = av.open(feed, mode="r", format="mpegts", options={
-                    "probesize": "65536", "analyzeduration": "300000", "fflags": "nobuffer"})
+                container = av.open(feed, mode="r", format="mpegts", options=DEMUX_OPTIONS)
             except (av.FFmpegError, EOFError) as exc:
                 log.warning("ingest.open_failed", table=table_id, error=str(exc))
                 continue
@@ -226,12 +225,13 @@ def run(table_id: str, srt_port: int, latency_ms: int, rungs: list[dict[str, Any
                 rate = video.guessed_rate if video is not None else None
                 ingest = IngestCounter(float(rate) if rate else None)
                 reported = time.monotonic()
+                split = PesDecoder()
                 for packet in container.demux(streams):
                     if stop.is_set():
                         reason = "edge stopping"
                         break
                     try:
-                        frames = packet.decode()
+                        frames = split.decode(packet)
                     except av.FFmpegError:
                         continue
                     for frame in frames:

@@ -1,23 +1,23 @@
-"""The studio encoder: render, encode H.264 + AAC, mux MPEG-TS to UDP loopback, srt-live-transmit
-(caller) carries it to the edge. PyAV wheels have no SRT, hence the helper process."""
+"""The studio encoder: render, encode H.264 + AAC, mux MPEG-TS straight into the SRT caller
+(libsrt in-process, edge_agent.media.srt.SrtCaller), which carries it to the edge. PyAV wheels have
+no SRT, hence libsrt through ctypes; in-process, the passphrase never appears on a command line."""
 from __future__ import annotations
 
 import fractions
 import math
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import av
 import numpy as np
 import structlog
 
-from edge_agent.children import die_with_parent
 from edge_agent.media.config import read_passphrase
+from edge_agent.media.srt import SrtCaller
 from edge_agent.studio.render import Scene, TableRenderer
 
 log = structlog.get_logger(__name__)
@@ -29,23 +29,6 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def caller_url(srt_url: str, latency_ms: int | None, passphrase: str | None = None,
-               streamid: str | None = None) -> str:
-    parts = urlsplit(srt_url)
-    q = dict(parse_qsl(parts.query))
-    q.setdefault("mode", "caller")
-    if latency_ms is not None:
-        q.setdefault("latency", str(latency_ms))
-    query = urlencode(q)
-    # Not percent-encoded: srt-live-transmit takes option values verbatim (the edge's passphrase
-    # rules exclude & ? = #; a stream id is the operator's plain name).
-    if passphrase is not None:
-        query += f"&passphrase={passphrase}&pbkeylen=32"
-    if streamid is not None:
-        query += f"&streamid={streamid}"
-    return urlunsplit(("srt", parts.netloc, parts.path, query, ""))
 
 
 def run_studio(
@@ -70,13 +53,10 @@ def run_studio(
     `passphrase_file` (mode 0600) and `streamid` authenticate and encrypt the link (AES-256), as
     the edge's table config asks."""
     passphrase = read_passphrase(Path(passphrase_file)) if passphrase_file else None
-    udp_port = free_udp_port()
-    relay = subprocess.Popen(
-        ["srt-live-transmit", "-q", "-a:yes", f"udp://127.0.0.1:{udp_port}",
-         caller_url(srt_url, latency_ms, passphrase, streamid)],
-        # srt-live-transmit must not outlive the simulator (else the edge sees a live but silent feed).
-        stdin=subprocess.DEVNULL, preexec_fn=die_with_parent(),  # noqa: PLW1509 - one prctl call
-    )
+    target = urlsplit(srt_url)
+    caller = SrtCaller(target.hostname or "127.0.0.1", target.port or 9000,
+                       latency_ms if latency_ms is not None else 120, passphrase=passphrase, streamid=streamid)
+    caller.start()
     stop = False
 
     def _stop(*_: object) -> None:
@@ -84,11 +64,9 @@ def run_studio(
         stop = True
 
     signal.signal(signal.SIGTERM, _stop)
-    time.sleep(0.2)  # let the relay bind its UDP input
-    out = av.open(
-        f"udp://127.0.0.1:{udp_port}?pkt_size=1316", mode="w", format="mpegts",
-        options={"flush_packets": "1", "omit_video_pes_length": "0"},
-    )
+    # The muxer writes straight into the SRT caller: flushed per packet, whole TS packets.
+    out = av.open(caller, mode="w", format="mpegts", buffer_size=SrtCaller.CHUNK,
+                  options={"flush_packets": "1", "omit_video_pes_length": "0"})
     try:
         v = out.add_stream("libx264", rate=fps)
         v.width, v.height, v.pix_fmt = width, height, "yuv420p"
@@ -137,9 +115,5 @@ def run_studio(
             out.close()
         except Exception as exc:  # noqa: BLE001 - best effort on shutdown
             log.debug("studio.close_failed", error=str(exc))
-        relay.terminate()
-        try:
-            relay.wait(2)
-        except subprocess.TimeoutExpired:
-            relay.kill()
+        caller.close()
         log.info("studio.stop", table=table_id, frames=i if "i" in locals() else 0)

@@ -108,6 +108,31 @@ def test_fast_path_matches_pylibsrtp_and_decrypts(n: int, seq: int, sizes: tuple
 
 
 @needs_c
+def test_header_extension_block_goes_in_every_packet_as_the_python_path_does(gso: bool) -> None:
+    fast_tx, ref_tx, rx = _sessions()
+    ext = bytes([0xBE, 0xDE, 0, 1, 0x52, 0, 0, 0])  # playout delay 0 under extmap id 5
+    payloads = [random.Random(i).randbytes(1188) for i in range(4)] + [b"tail"]
+    ref = RtpStream(ssrc=7, payload_type=102, seq=40, ts_offset=0, ext=ext)
+    expected = [ref_tx.protect(p) for p in ref.packets_for(payloads, 3600)]
+    tx_sock, rx_sock = _udp_pair()
+    try:
+        _, _, _, unsent = fastsend.send_frame(payloads, 102, 40, 3600, 7, fastsend.PROTECT_FN,
+                                              fastsend.srtp_ctx(fast_tx), tx_sock.fileno(), "127.0.0.1",
+                                              rx_sock.getsockname()[1], None, ext)
+        got = [rx_sock.recv(2048) for _ in payloads]
+    finally:
+        tx_sock.close()
+        rx_sock.close()
+    assert unsent is None and got == expected
+    for data, payload in zip(got, payloads, strict=True):
+        clear = rx.unprotect(data)
+        assert clear[0] == 0x90 and clear[12:20] == ext and clear[20:] == payload  # X bit, block, payload
+    with pytest.raises(ValueError):
+        fastsend.send_frame([b"x"], 96, 1, 2, 3, fastsend.PROTECT_FN, fastsend.srtp_ctx(fast_tx), -1, "", 0, None,
+                            b"\xbe\xde\x00")
+
+
+@needs_c
 def test_without_a_socket_everything_comes_back_unsent() -> None:
     fast_tx, _, rx = _sessions()
     payloads = _payloads(3, seed=2)

@@ -88,3 +88,22 @@ def test_only_formats_on_the_m_line_count() -> None:
     with pytest.raises(negotiate.UnusableOffer) as e:
         negotiate.choose(stripped)
     assert e.value.code == "no_h264"
+
+
+async def test_playout_delay_answered_under_the_offers_id_only_when_offered() -> None:
+    # Chromium lists playout-delay as extmap 5: the answer names it under 5 in the video section,
+    # and every video packet carries min = max = 0 (one-byte header, RFC 8285).
+    p = await peer.answer(CHROMIUM)
+    try:
+        video = p.answer_sdp.split("m=video", 1)[1].split("m=audio", 1)[0]
+        assert f"a=extmap:5 {negotiate.PLAYOUT_DELAY_URI}\r\n" in video
+        assert negotiate.PLAYOUT_DELAY_URI not in p.answer_sdp.split("m=audio", 1)[1]
+        assert p.video_ext == bytes([0xBE, 0xDE, 0, 1, 0x52, 0, 0, 0])
+    finally:
+        await p.pc.close()
+    without = "".join(ln for ln in CHROMIUM.splitlines(keepends=True) if "playout-delay" not in ln)
+    p = await peer.answer(without)
+    try:
+        assert negotiate.PLAYOUT_DELAY_URI not in p.answer_sdp and p.video_ext == b""
+    finally:
+        await p.pc.close()

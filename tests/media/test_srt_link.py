@@ -83,5 +83,14 @@ async def test_only_the_right_studio_makes_the_table_live(edge_factory, studio, 
     studio("t1", port, "--passphrase-file", str(key), "--streamid", "studio-t1", "--no-audio")
     assert await edge.wait(lambda: svc.is_live("t1"), timeout=20), "the right studio never went live"
     assert edge.ups == ["t1"]
+    # The studio's secret is in no process's command line (`ps` shows those to every local user).
+    leaked = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if SECRET.encode() in cmdline.read_bytes():
+                leaked.append(cmdline.parent.name)
+        except OSError:
+            continue  # the process ended meanwhile
+    assert not leaked, f"passphrase on the command line of pid(s) {leaked}"
     out, err = capfd.readouterr()  # the edge's logs (and its transcoder's, and libsrt's) of the whole run
     assert "srt.caller_refused" in out + err and SECRET not in out + err

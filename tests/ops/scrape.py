@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,20 @@ def _money(demo: Demo) -> None:
            == "paid", 90, "withdrawal paid")
 
 
+def _intruder(demo: Demo, edge_id: str) -> None:
+    """A caller at the studio link with the wrong stream id and no passphrase (stock
+    srt-live-transmit): refused and counted, while the real studio stays live."""
+    port = demo.ports[f"srt-{edge_id}"]
+    from edge_agent.studio.sender import free_udp_port
+
+    subprocess.run(["srt-live-transmit", "-q", "-t:3", f"udp://127.0.0.1:{free_udp_port()}",
+                    f"srt://127.0.0.1:{port}?mode=caller&streamid=intruder"],
+                   stdin=subprocess.DEVNULL, capture_output=True, timeout=20, check=False)
+    metrics = f"http://127.0.0.1:{demo.ports[edge_id]}/metrics"
+    _until(lambda: "\nmedia_srt_callers_refused_total{" in httpx.get(metrics, timeout=5).text, 30,
+           f"the intruder counted on {edge_id}")
+
+
 def run_and_scrape(root: Path) -> Scrape:
     demo = Demo(root)
     scrape = Scrape()
@@ -120,6 +135,13 @@ def run_and_scrape(root: Path) -> Scrape:
                            headers={"Authorization": f"Bearer {demo.players[j['edge_id']]}"}, timeout=5)
             assert r.status_code == 204, r.text
         _money(demo)
+        _intruder(demo, JURISDICTIONS[0]["edge_id"])
+        # The dashboards read rounds ended; on a slow box the run above can finish inside the
+        # first round, so wait for one to end on every edge rather than scrape too early.
+        for j in JURISDICTIONS:
+            url = f"http://127.0.0.1:{demo.ports[j['edge_id']]}/metrics"
+            _until(lambda url=url: "\ncasino_rounds_total{" in httpx.get(url, timeout=5).text, 120,
+                   f"a round ended on {j['edge_id']}")
         time.sleep(3)  # a heartbeat, a Litestream sync, fan-out worker reports
         for j in JURISDICTIONS:
             scrape.add(httpx.get(f"http://127.0.0.1:{demo.ports[j['edge_id']]}/metrics", timeout=5).text)
