@@ -1,8 +1,10 @@
-"""What pyproject.toml cannot declare: the optional C fast path of the media fan-out, and
+"""What pyproject.toml cannot declare: the optional C fast paths of the media fan-out and of the
+player sockets' broadcast writes, and
 docs/FAIRNESS.md shipped inside the package (served at /v1/docs/fairness from an installed edge).
 
-The extension is optional: without a C compiler or Python headers the install still succeeds
-and the fan-out uses its pure-Python path (edge_agent.media.fastsend.AVAILABLE is then False).
+The extensions are optional: without a C compiler or Python headers the install still succeeds
+and the fan-outs use their pure-Python paths (edge_agent.media.fastsend.AVAILABLE and
+edge_agent.api.wsfanout.AVAILABLE are then False).
 """
 import shutil
 from pathlib import Path
@@ -33,6 +35,12 @@ setup(
             sources=["edge_agent/media/_fastsend.c"],
             extra_compile_args=["-O2", "-std=gnu11"],
             optional=True,
-        )
+        ),
+        Extension(
+            "edge_agent.api._wsfanout",
+            sources=["edge_agent/api/_wsfanout.c"],
+            extra_compile_args=["-O2", "-std=gnu11"],
+            optional=True,
+        ),
     ],
 )

@@ -318,24 +318,31 @@ class Play:
 
     def payouts(self) -> dict[str, int]:
         dealer = self.dealer()
-        return {bet_id: bet_payout(b, dealer) for bet_id, b in self.bets.items()}
+        # The dealer's facts once per round, not once per bet (thousands of bets at one table).
+        dbj, d = is_dealer_blackjack(dealer), hand_total(dealer)
+        return {bet_id: _payout(b, dbj, d) for bet_id, b in self.bets.items()}
 
 
 def bet_payout(b: BetPlay, dealer: list[str]) -> int:
     """Everything credited at settlement for one bet, every stake included (CONTRACT section 3)."""
-    if is_dealer_blackjack(dealer):
+    return _payout(b, is_dealer_blackjack(dealer), hand_total(dealer))
+
+
+def _payout(b: BetPlay, dealer_blackjack: bool, d: int) -> int:
+    if dealer_blackjack:
         return b.extra_staked + (b.main_stake if b.blackjack else 0)
-    d = hand_total(dealer)
     out = 0
     for i, h in enumerate(b.hands):
         st = h.stake
         if i == 0 and b.blackjack:
             out += st + st * 3 // 2
-        elif h.bust:
             continue
-        elif d > 21 or h.total > d:
+        t = h.total
+        if t > 21:
+            continue
+        elif d > 21 or t > d:
             out += 2 * st
-        elif h.total == d:
+        elif t == d:
             out += st
     return out
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict, deque
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import orjson
 
@@ -11,6 +12,8 @@ QUEUE_BOUND = 1000
 # A fan-out to more subscribers than this is delivered a slice per event-loop turn, so that
 # acknowledgements made durable meanwhile are written between slices, not behind all of it.
 SLICE = 200
+# A direct write (a claim, see EventHub._deliver) counts as this fraction of a queued delivery.
+DIRECT_SHARE = 25
 
 
 class Wire(tuple[str, str]):
@@ -36,6 +39,7 @@ class Outbox(asyncio.Queue[Any]):
         super().__init__(maxsize)
         self._ahead = 0
         self.wire = wire
+        self.sink: DirectSink | None = None  # set by the socket that reads this queue, if it can
 
     def put_ahead(self, item: Any) -> None:
         self._queue.insert(min(self._ahead, len(self._queue)), item)  # type: ignore[attr-defined]
@@ -69,13 +73,37 @@ class Outbox(asyncio.Queue[Any]):
             q.pop()
 
 
+class DirectSink(Protocol):
+    """A subscriber's socket that the hub may write an event to directly, bypassing its queue
+    (edge_agent.api.wsframes.FrameWriter): only when nothing is queued for it (`claim`)."""
+
+    @property
+    def fanout(self) -> Fanout: ...
+
+    def claim(self) -> int | None: ...
+
+
+class Fanout(Protocol):
+    """Writes encoded events to many claimed sinks at once (edge_agent.api.wsfanout.Broadcaster)."""
+
+    def encode(self, texts: list[str]) -> bytes: ...
+
+    def send(self, sinks: Sequence[DirectSink], fds: list[int], data: bytes | list[bytes]) -> None: ...
+
+
+# One delivery: the events every subscriber gets, in order, and those a subscriber gets after
+# them as the holder of a topic of its own (a player's settlement behind its table's result).
+Item = tuple[dict[str, Any], "Wire | None"]
+
+
 class EventHub:
     """Topics are `table:{id}`, `player:{pseudonym}` and `all`. A subscriber that falls
     QUEUE_BOUND events behind is dropped (its queue gets None) rather than slow the tables.
 
     A `wire` subscriber (the player socket) receives `Wire` items: the event serialized once
     per publish and shared by every socket, instead of once per socket. Events reach every
-    subscriber in publish order; a large fan-out is sliced (see SLICE)."""
+    subscriber in publish order; a large fan-out is sliced (see SLICE). A wire subscriber with a
+    `sink` and nothing queued is written to directly (its events framed once per fan-out)."""
 
     def __init__(self) -> None:
         self._subs: defaultdict[str, set[asyncio.Queue[Any]]] = defaultdict(set)
@@ -83,7 +111,8 @@ class EventHub:
         # (thousands of sockets at one blackjack table close together).
         self._topics: dict[int, set[str]] = {}
         self._wires = 0  # wire subscribers: none, no encoding
-        # Fan-outs not yet delivered to every subscriber, oldest first: (event, wire, queues, next index).
+        # Fan-outs not yet delivered to every subscriber, oldest first:
+        # [queues, next index, common items, {queue: own items} or None, encoded common or None].
         self._pending: deque[list[Any]] = deque()
 
     def subscribe(self, *topics: str, wire: bool = False) -> Outbox:
@@ -110,17 +139,54 @@ class EventHub:
                 if not subs:
                     del self._subs[t]
 
+    def _item(self, event: dict[str, Any]) -> Item:
+        return event, (Wire((str(event.get("type")), orjson.dumps(event, default=str).decode())) if self._wires else None)
+
+    def _audience(self, topic: str) -> list[asyncio.Queue[Any]]:
+        return list(self._subs.get(topic, ())) + list(self._subs.get("all", ()) if topic != "all" else ())
+
     def publish(self, topic: str, event: dict[str, Any]) -> None:
-        qs = list(self._subs.get(topic, ())) + list(self._subs.get("all", ()) if topic != "all" else ())
-        if not qs:
-            return
-        wire = Wire((str(event.get("type")), orjson.dumps(event, default=str).decode())) if self._wires else None
-        job = [event, wire, qs, 0]
+        qs = self._audience(topic)
+        if qs:
+            self._enqueue([qs, 0, [self._item(event)], None, None])
+
+    def publish_with_own(self, topic: str, events: list[dict[str, Any]], own: Mapping[str, dict[str, Any]]) -> None:
+        """Publish `events` to `topic`, each subscriber getting right behind them the event of
+        `own` for a topic it holds (e.g. `player:{psn}` -> its settlement), in the same delivery:
+        a socket writes them together. As if published one after the other: `all` subscribers
+        get every event, and holders of an `own` topic who are not on `topic` get theirs after."""
+        qs = list(self._subs.get(topic, ()))
+        common = [self._item(e) for e in events]
+        covered = set(qs)
+        mine: dict[asyncio.Queue[Any], list[Item]] = {}
+        rest: list[tuple[list[asyncio.Queue[Any]], Item]] = []
+        for t, ev in own.items():
+            item = self._item(ev)
+            others = []
+            for q in self._subs.get(t, ()):
+                if q in covered:
+                    mine.setdefault(q, []).append(item)
+                else:
+                    others.append(q)
+            if others:
+                rest.append((others, item))
+        if qs:
+            self._enqueue([qs, 0, common, mine, None])
+        everyone = [q for q in self._subs.get("all", ()) if q not in covered] if topic != "all" else []
+        if everyone:
+            self._enqueue([everyone, 0, common, None, None])
+        for others, item in rest:
+            self._enqueue([others, 0, [item], None, None])
+        for t, ev in own.items():
+            if t != "all" and (alls := self._subs.get("all")):
+                self._enqueue([list(alls), 0, [self._item(ev)], None, None])
+
+    def _enqueue(self, job: list[Any]) -> None:
         if self._pending:
             self._pending.append(job)  # behind a fan-out still under way: keep publish order
             return
-        self._deliver(job, min(len(qs), SLICE))
-        if job[3] < len(qs):
+        self._deliver(job, min(len(job[0]), SLICE))
+        if job[1] < len(job[0]):
             self._pending.append(job)
             asyncio.get_running_loop().call_soon(self._drain)
 
@@ -129,18 +195,41 @@ class EventHub:
         while self._pending and budget > 0:
             job = self._pending[0]
             budget -= self._deliver(job, budget)
-            if job[3] >= len(job[2]):
+            if job[1] >= len(job[0]):
                 self._pending.popleft()
         if self._pending:
             asyncio.get_running_loop().call_soon(self._drain)
 
     def _deliver(self, job: list[Any], budget: int) -> int:
-        event, wire, qs, start = job
-        end = min(len(qs), start + budget)
-        for i in range(start, end):
+        """Deliver the job onwards from its next index; returns the budget spent. A queued event
+        costs 1 (the socket's task runs for it later); a direct write costs 1/DIRECT_SHARE (a
+        claim; the fan-out thread does the rest), so that one turn hands the thread a large batch."""
+        qs, i, common, mine = job[0], job[1], job[2], job[3]
+        n = len(qs)
+        queued = direct = 0
+        sinks: list[DirectSink] = []
+        fds: list[int] = []
+        datas: list[bytes] = []
+        while i < n and queued + direct // DIRECT_SHARE < budget:
             q = qs[i]
+            i += 1
+            own = mine.get(q) if mine else None
+            wire = getattr(q, "wire", False)
+            sink = getattr(q, "sink", None) if wire else None
+            if sink is not None and not q._queue:  # type: ignore[attr-defined]
+                fd = sink.claim()
+                if fd is not None:
+                    if job[4] is None:
+                        job[4] = sink.fanout.encode([w.text for _, w in common])
+                    sinks.append(sink)
+                    fds.append(fd)
+                    datas.append(job[4] + sink.fanout.encode([w.text for _, w in own]) if own else job[4])
+                    direct += 1
+                    continue
+            queued += 1
             try:
-                q.put_nowait(wire if getattr(q, "wire", False) else event)
+                for ev, w in (common + own if own else common):
+                    q.put_nowait(w if wire else ev)
             except asyncio.QueueFull:
                 self.unsubscribe(q)
                 if isinstance(q, Outbox):
@@ -148,5 +237,7 @@ class EventHub:
                 else:
                     q._queue.clear()  # type: ignore[attr-defined]
                 q.put_nowait(None)
-        job[3] = end
-        return max(1, end - start)
+        if sinks:
+            sinks[0].fanout.send(sinks, fds, datas if mine else job[4])
+        job[1] = i
+        return max(1, queued + direct // DIRECT_SHARE)

@@ -9,6 +9,7 @@ import asyncio
 import gc
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -150,6 +151,10 @@ async def serve_async(config: EdgeConfig) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
+    # A thread that wants the GIL back (the broadcast fan-out between its batches, the journal
+    # writer with a commit done) waits up to the switch interval behind the event loop: 5 ms by
+    # default, i.e. ~100 ms over one table-wide message at 5,000 players. 0.5 ms instead.
+    sys.setswitchinterval(0.0005)
     server = uvicorn.Server(uvicorn.Config(wsframes.capture(edge.app), host=config.http.host, port=config.http.port,
                                            log_level="warning", lifespan="off", ws=os.environ.get("EDGE_WS_IMPL", "websockets-sansio"),
                                            ws_max_size=65_536, timeout_graceful_shutdown=5))

@@ -63,8 +63,16 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
         events.put_ahead(orjson.dumps(obj).decode())
 
     frames = FrameWriter(ws)
+    if frames.fd >= 0:
+        events.sink = frames  # broadcasts may skip the queue while nothing is queued (wsfanout.py)
 
     async def writer() -> None:
+        try:
+            await write_queued()
+        finally:
+            frames.done = True  # nothing more goes to this socket, directly either
+
+    async def write_queued() -> None:
         # Whatever is queued when the writer wakes goes out in one write (see wsframes.py).
         batch: list[str] = []
         while True:

@@ -8,13 +8,21 @@ protocol's flow control and close state. Frames are sent uncompressed: RFC 7692 
 permessage-deflate was negotiated (RSV1 unset), and uvicorn's own frames (pings, close) are whole
 frames too, so they interleave at frame boundaries. Anywhere else (another ws implementation, the
 test client) it falls back to one ASGI send per message.
+
+Broadcasts to sockets with nothing queued skip the queue and the per-socket task: the hub hands
+them to `FANOUT` (wsfanout.py), which writes them from a worker thread; FrameWriter keeps each
+socket's order around that.
 """
 from __future__ import annotations
 
+import asyncio
+import os
 import struct
 from typing import Any
 
 from starlette.websockets import WebSocket
+
+from edge_agent.api import wsfanout
 
 SCOPE_KEY = "edge.ws_protocol"
 
@@ -42,10 +50,71 @@ def frame(payload: bytes) -> bytes:
     return struct.pack("!BBQ", 0x81, 127, n) + payload
 
 
+def frames(texts: list[str]) -> bytes:
+    return b"".join([frame(t.encode()) for t in texts])
+
+
+FANOUT = wsfanout.Broadcaster(frames)
+
+
 class FrameWriter:
+    """Writes one socket's queued texts, and is the socket's `events.DirectSink`: the hub may hand
+    a broadcast for it to the fan-out thread (wsfanout.py) when nothing is queued for it. While the
+    thread holds the socket (`busy`) every other write to it waits: this writer's, and uvicorn's
+    own (pings, close), which go through `_Guard`; then what the kernel did not take goes first."""
+
+    fanout = FANOUT
+
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
         self.proto = ws.scope.get(SCOPE_KEY)
+        self.transport: Any = None
+        self.fd = -1
+        self.busy = False     # the fan-out thread holds the socket
+        self.writing = False  # this writer has texts in hand (waiting for the socket)
+        self.done = False     # the socket's writer has stopped: nothing more is written
+        self._idle: asyncio.Event | None = None
+        self._deferred: list[bytes] = []
+        self._close_deferred = False
+        if self.proto is not None:
+            self.transport = self.proto.transport
+            sock = self.transport.get_extra_info("socket") if wsfanout.ENABLED else None
+            fd = sock.fileno() if sock is not None else -1
+            if isinstance(fd, int) and fd >= 0:
+                self.fd = fd
+                self.proto.transport = _Guard(self.transport, self)
+
+    # --- events.DirectSink --------------------------------------------------------------------
+
+    def claim(self) -> int | None:
+        if self.busy or self.writing or self.done or self.fd < 0:
+            return None
+        p, t = self.proto, self.transport
+        if p.close_sent or p.disconnected or not p.writable.is_set() or t.is_closing() or t.get_write_buffer_size():
+            return None
+        try:
+            fd = os.dup(self.fd)  # the fd is ours while the transport is open (checked just above)
+        except OSError:
+            return None
+        self.busy = True
+        return fd
+
+    def release(self, rest: bytes) -> None:
+        self.busy = False
+        t = self.transport
+        if not t.is_closing():
+            if rest:
+                t.write(rest)
+            for d in self._deferred:
+                t.write(d)
+        self._deferred.clear()
+        if self._close_deferred:
+            self._close_deferred = False
+            t.close()
+        if self._idle is not None:
+            self._idle.set()
+
+    # --- the socket's own writer ----------------------------------------------------------------
 
     async def write(self, texts: list[str]) -> None:
         proto = self.proto
@@ -53,8 +122,47 @@ class FrameWriter:
             for t in texts:
                 await self.ws.send_text(t)
             return
-        if not proto.writable.is_set():
-            await proto.writable.wait()
-        if proto.close_sent or proto.disconnected or proto.transport.is_closing():
-            raise ConnectionError("websocket closed")
-        proto.transport.write(b"".join([frame(t.encode()) for t in texts]))
+        self.writing = True
+        try:
+            while self.busy or not proto.writable.is_set():
+                if self.busy:
+                    if self._idle is None:
+                        self._idle = asyncio.Event()
+                    self._idle.clear()
+                    await self._idle.wait()
+                else:
+                    await proto.writable.wait()
+            if proto.close_sent or proto.disconnected or self.transport.is_closing():
+                raise ConnectionError("websocket closed")
+            self.transport.write(frames(texts))
+        finally:
+            self.writing = False
+
+
+class _Guard:
+    """uvicorn's view of the transport: its writes and close wait while the fan-out thread holds
+    the socket (see FrameWriter), so that they never land inside a broadcast's bytes."""
+
+    __slots__ = ("_t", "_w")
+
+    def __init__(self, transport: Any, writer: FrameWriter) -> None:
+        self._t = transport
+        self._w = writer
+
+    def write(self, data: Any) -> None:
+        if self._w.busy:
+            self._w._deferred.append(bytes(data))
+        else:
+            self._t.write(data)
+
+    def close(self) -> None:
+        if self._w.busy:
+            self._w._close_deferred = True
+        else:
+            self._t.close()
+
+    def is_closing(self) -> bool:
+        return bool(self._t.is_closing() or self._w._close_deferred)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._t, name)

@@ -61,3 +61,9 @@ class Engine:
 
     def publish_player(self, psn: str, event: dict[str, Any]) -> None:
         self.events.publish(f"player:{psn}", event)
+
+    def publish_table_with_players(self, table_id: str, events: list[dict[str, Any]],
+                                   own: dict[str, dict[str, Any]]) -> None:
+        """`events` to the table, each player's event of `own` (by pseudonym) right behind them,
+        in one delivery per socket (EventHub.publish_with_own)."""
+        self.events.publish_with_own(f"table:{table_id}", events, {f"player:{p}": ev for p, ev in own.items()})

@@ -19,6 +19,7 @@ from contract import fairness
 from contract import journal as J
 from contract.bounds import first_unbounded
 from contract.canonical import assert_no_floats
+from edge_agent import gcquiet
 from edge_agent.app.engine import Engine
 from edge_agent.app.notices import Notices
 from edge_agent.app.seeds import SeedVault
@@ -93,6 +94,9 @@ class _Play:
 
     def announce(self, event: dict[str, Any]) -> None:
         self._s.engine.publish_table(self._r.table_id, {**event, "table_id": self._r.table_id, "n": self._r.n})
+
+    def announce_with_result(self, event: dict[str, Any]) -> None:
+        self._s.announce_with_result(self._r.table_id, {**event, "table_id": self._r.table_id, "n": self._r.n})
 
     def tell(self, player: str, event: dict[str, Any]) -> None:
         self._s.engine.publish_player(player, event)
@@ -230,13 +234,14 @@ class RoundScheduler:
                 return None
         if self.witness is not None and await self._witnessed_void(t, r):
             return None
-        e, bets = self._settle_or_void(t)
-        await self.engine.durable(e)  # the seed is public only once the settlement is on disk
-        if e["kind"] == J.ROUND_VOIDED:
-            return e
-        d = e["data"]
-        t.last_result = {"n": d["n"], "outcome": d["outcome"], "chain_id": d["chain_id"]}
-        self._notices.settled(e, bets)
+        with gcquiet.quiet():  # from the players' phase to the result handed to the sockets
+            e, bets = self._settle_or_void(t)
+            await self.engine.durable(e)  # the seed is public only once the settlement is on disk
+            if e["kind"] == J.ROUND_VOIDED:
+                return e
+            d = e["data"]
+            t.last_result = {"n": d["n"], "outcome": d["outcome"], "chain_id": d["chain_id"]}
+            self._notices.settled(e, bets)
         return e
 
     async def _witnessed_void(self, t: ST.Table, r: ST.Round) -> bool:
@@ -303,6 +308,13 @@ class RoundScheduler:
         if self.witness is not None:
             self.witness.ended_early(r.table_id, r.chain_id, r.n)  # a voided round keeps its clip
         return e
+
+    def announce_with_result(self, table_id: str, event: dict[str, Any]) -> None:
+        """See PlayContext.announce_with_result."""
+        if self.witness is not None:
+            self.engine.publish_table(table_id, event)  # the reveal on camera takes a while: now
+        else:
+            self._notices.hold(table_id, event)
 
     def phase(self, table_id: str) -> games.PlayPhase | None:
         """The play phase running at the table now, if any (simulation, support views)."""

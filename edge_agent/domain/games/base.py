@@ -52,6 +52,11 @@ class PlayContext(Protocol):
     def announce(self, event: dict[str, Any]) -> None:
         """Publish an event to the table's watchers (`table_id` and `n` are filled in)."""
 
+    def announce_with_result(self, event: dict[str, Any]) -> None:
+        """Publish an event to the table's watchers together with the round's result (round.settled
+        or round.voided, and each player's own settlement or refund): one write per socket instead
+        of one more table-wide message. At once when the table's reveal is witnessed on camera."""
+
     def tell(self, player: str, event: dict[str, Any]) -> None:
         """Publish an event to one player."""
 

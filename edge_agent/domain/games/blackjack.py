@@ -132,7 +132,8 @@ class Phase:
         # Settlement (right after) may reuse this play instead of replaying 5,000 hands again.
         self._finished.clear()
         self._finished[self.ctx.round.key] = self
-        self.ctx.announce({"type": "blackjack.dealer", "steps": p.steps_taken, "closed_ts": closed_ts})
+        # The dealer's cards are in the result: told with it, in the same write (settlement ≤ 500 ms).
+        self.ctx.announce_with_result({"type": "blackjack.dealer", "steps": p.steps_taken, "closed_ts": closed_ts})
 
     def _record(self, kind: str, data: dict[str, Any]) -> Any:
         """ctx.record, counting what this phase journaled (appended at once, durable when awaited)."""

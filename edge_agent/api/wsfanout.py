@@ -1,0 +1,140 @@
+"""Broadcast writes off the event loop: one message (already framed) to many player sockets.
+
+A table-wide message at a table of 5,000 players is 5,000 sends, ~26 µs of kernel TCP work each
+on loopback: ~130 ms of one core, during which the event loop could not answer a decision. Here
+the sends of sockets that have nothing else queued are done by worker threads with the GIL
+released (`_wsfanout.c`, or the pure-Python `send_each` below: `os.write` releases the GIL too),
+so they use the second core while the loop keeps working.
+
+Per-socket order is kept by `wsframes.FrameWriter` (the sink): a socket is handed over only when
+nothing is queued for it and its transport buffer is empty; while the thread holds it, every other
+write to it (queued events, the socket's own replies, uvicorn's pings and close frames) waits; the
+part the kernel did not take (a full send buffer, an error) goes to the transport before them.
+The threads write to a dup() of the socket's fd, so a socket closed meanwhile cannot pass its
+number to a new connection. EDGE_WS_FANOUT=0 switches the path off (every write from the loop).
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+ENABLED = os.environ.get("EDGE_WS_FANOUT", "1").lower() not in ("0", "false", "no", "off")
+# Fewer sockets than this are written at once from the loop: a thread hand-off costs more.
+MIN_THREADED = 16
+# The thread takes a batch this many sockets at a time (~6 ms of sends): each chunk's sockets are
+# given back to the loop when it is done, so that an acknowledgement waits at most about that long.
+CHUNK = 250
+# Two threads (this box has two cores): a table-wide message at 5,000 players is ~130 ms of sends
+# for one; a socket is in one chunk at a time, so its order does not depend on which thread runs it.
+THREADS = 2
+
+
+def _py_send_each(fds: list[int], data: bytes | list[bytes], close_fds: bool) -> list[tuple[int, int]]:
+    """The pure-Python `_wsfanout.send_each` (same contract; see _wsfanout.c)."""
+    left: list[tuple[int, int]] = []
+    for i, fd in enumerate(fds):
+        d = data[i] if isinstance(data, list) else data
+        off = 0
+        try:
+            while off < len(d):
+                k = os.write(fd, d[off:] if off else d)
+                if k <= 0:
+                    break
+                off += k
+        except InterruptedError:
+            pass
+        except OSError:  # BlockingIOError (full buffer) or the peer gone: the transport takes the rest
+            pass
+        if off < len(d):
+            left.append((i, off))
+        if close_fds:
+            os.close(fd)
+    return left
+
+
+try:
+    from edge_agent.api._wsfanout import send_each
+
+    AVAILABLE = True
+except ImportError:  # not built (no compiler at install time): same contract in Python
+    send_each = _py_send_each
+    AVAILABLE = False
+
+
+class Sink(Protocol):
+    """A socket the broadcaster may write to (wsframes.FrameWriter)."""
+
+    def claim(self) -> int | None:
+        """A dup() of the socket's fd, the socket now held for the thread; None: not now."""
+
+    def release(self, rest: bytes) -> None:
+        """The thread is done with the socket: write `rest` (what the kernel did not take) first."""
+
+
+class Broadcaster:
+    """Hands chunks of (sink, data) to the worker threads; `encode` frames the
+    texts of a message (the hub calls it once per fan-out, not once per socket)."""
+
+    def __init__(self, encode: Callable[[list[str]], bytes]) -> None:
+        self.encode = encode
+        self._pool: ThreadPoolExecutor | None = None
+        self.batches = 0
+        self.handed_back = 0  # sockets whose write the transport finished (partial or refused)
+
+    def send(self, sinks: Sequence[Sink], fds: list[int], data: bytes | list[bytes]) -> None:
+        """Write data (one bytes for all, or one per sink) to the claimed sinks."""
+        if not sinks:
+            return
+        if len(sinks) < MIN_THREADED:
+            self._finish(sinks, fds, data, self._send(fds, data))
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(THREADS, thread_name_prefix="ws-fanout")
+        loop = asyncio.get_running_loop()
+        for k in range(0, len(sinks), CHUNK):
+            s, f = sinks[k:k + CHUNK], fds[k:k + CHUNK]
+            d = data[k:k + CHUNK] if isinstance(data, list) else data
+            fut = loop.run_in_executor(self._pool, self._send, f, d)
+            fut.add_done_callback(functools.partial(self._done, s, f, d))
+            self.batches += 1
+
+    def _done(self, sinks: Sequence[Sink], fds: list[int], data: bytes | list[bytes], fut: Any) -> None:
+        self._finish(sinks, fds, data, fut.result())
+
+    @staticmethod
+    def _send(fds: list[int], data: bytes | list[bytes]) -> list[tuple[int, int]] | None:
+        try:
+            return send_each(fds, data, True)
+        except Exception:  # noqa: BLE001 - refused before writing anything: the transports write it all
+            log.exception("broadcast write failed before sending; the transports write it")
+            for fd in fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            return None
+
+    def _finish(self, sinks: Sequence[Sink], fds: list[int], data: bytes | list[bytes],
+                left: list[tuple[int, int]] | None) -> None:
+        rests: dict[int, int] = dict(left) if left is not None else {i: 0 for i in range(len(sinks))}
+        self.handed_back += len(rests)
+        for i, s in enumerate(sinks):
+            sent = rests.get(i)
+            if sent is None:
+                s.release(b"")
+            else:
+                d = data[i] if isinstance(data, list) else data
+                s.release(d[sent:])
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
