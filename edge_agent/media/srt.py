@@ -262,7 +262,6 @@ class SrtCaller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.connected = threading.Event()
-        self.dropped = 0  # bytes written while not connected
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"srt-caller-{self.addr[1]}", daemon=True)
@@ -276,8 +275,7 @@ class SrtCaller:
                 chunk = bytes(view[i:i + self.CHUNK])
                 # ttl -1 (never dropped at the sender), in order: a live MPEG-TS stream
                 if s < 0 or _lib.srt_sendmsg(s, chunk, len(chunk), -1, 1) < 0:
-                    self.dropped += len(view) - i
-                    break
+                    break  # not connected: dropped (the reconnecting thread takes over)
         return len(data)
 
     def _connect(self) -> int:

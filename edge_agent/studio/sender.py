@@ -6,7 +6,6 @@ from __future__ import annotations
 import fractions
 import math
 import signal
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,12 +22,6 @@ from edge_agent.studio.render import Scene, TableRenderer
 log = structlog.get_logger(__name__)
 
 OverlaySource = Callable[[], str | None]
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_studio(

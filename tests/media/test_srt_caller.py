@@ -6,14 +6,9 @@ import socket
 import time
 
 from edge_agent.media.srt import SrtCaller, SrtListener
+from tests.media.conftest import free_port
 
 SECRET = "correct-horse-battery-staple-42"
-
-
-def _free_udp() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _relayed(caller: SrtCaller, sink: socket.socket, seconds: float = 6.0) -> bytes | None:
@@ -29,7 +24,7 @@ def _relayed(caller: SrtCaller, sink: socket.socket, seconds: float = 6.0) -> by
 
 
 def test_caller_reaches_the_listener_and_reconnects_after_a_restart() -> None:
-    port = _free_udp()
+    port = free_port(socket.SOCK_DGRAM)
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sink.bind(("127.0.0.1", 0))
     sink.settimeout(0.1)

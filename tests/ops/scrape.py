@@ -109,9 +109,11 @@ def _intruder(demo: Demo, edge_id: str) -> None:
     """A caller at the studio link with the wrong stream id and no passphrase (stock
     srt-live-transmit): refused and counted, while the real studio stays live."""
     port = demo.ports[f"srt-{edge_id}"]
-    from edge_agent.studio.sender import free_udp_port
+    import socket
 
-    subprocess.run(["srt-live-transmit", "-q", "-t:3", f"udp://127.0.0.1:{free_udp_port()}",
+    from tests.media.conftest import free_port
+
+    subprocess.run(["srt-live-transmit", "-q", "-t:3", f"udp://127.0.0.1:{free_port(socket.SOCK_DGRAM)}",
                     f"srt://127.0.0.1:{port}?mode=caller&streamid=intruder"],
                    stdin=subprocess.DEVNULL, capture_output=True, timeout=20, check=False)
     metrics = f"http://127.0.0.1:{demo.ports[edge_id]}/metrics"
