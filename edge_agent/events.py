@@ -160,8 +160,8 @@ class EventHub:
         covered = set(qs)
         mine: dict[asyncio.Queue[Any], list[Item]] = {}
         rest: list[tuple[list[asyncio.Queue[Any]], Item]] = []
-        for t, ev in own.items():
-            item = self._item(ev)
+        items = {t: self._item(ev) for t, ev in own.items()}  # each own event encoded once
+        for t, item in items.items():
             others = []
             for q in self._subs.get(t, ()):
                 if q in covered:
@@ -177,9 +177,10 @@ class EventHub:
             self._enqueue([everyone, 0, common, None, None])
         for others, item in rest:
             self._enqueue([others, 0, [item], None, None])
-        for t, ev in own.items():
-            if t != "all" and (alls := self._subs.get("all")):
-                self._enqueue([list(alls), 0, [self._item(ev)], None, None])
+        alls = self._subs.get("all")
+        theirs = [item for t, item in items.items() if t != "all"]
+        if alls and theirs:  # every own event to `all`, in one delivery rather than one per player
+            self._enqueue([list(alls), 0, theirs, None, None])
 
     def _enqueue(self, job: list[Any]) -> None:
         if self._pending:
