@@ -4,8 +4,11 @@ single-process demo). Creation is idempotent: an existing stream is left exactly
 """
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
+import nats.errors
 import nats.js.errors
 from nats.js import api
 
@@ -29,8 +32,29 @@ def stream_configs(replicas: int = 1, duplicate_window_s: float = DUPLICATE_WIND
     ]
 
 
-async def ensure_streams(js: Any, replicas: int = 1, duplicate_window_s: float = DUPLICATE_WINDOW_S) -> None:
-    """Create the sync streams when missing; an existing stream is left exactly as it is."""
+# What JetStream answers while a cluster elects its meta leader (a node just started or was lost):
+# the API is briefly silent or unavailable. A process starting then waits instead of exiting.
+_NOT_READY = (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError)
+
+
+async def ensure_streams(js: Any, replicas: int = 1, duplicate_window_s: float = DUPLICATE_WINDOW_S,
+                         ready_within_s: float = 60.0) -> None:
+    """Create the sync streams when missing; an existing stream is left exactly as it is. Waits up
+    to `ready_within_s` for a JetStream that is not answering yet, then raises what it answered."""
+    deadline = time.monotonic() + ready_within_s
+    delay = 0.25
+    while True:
+        try:
+            await _ensure(js, replicas, duplicate_window_s)
+            return
+        except _NOT_READY:
+            if time.monotonic() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+async def _ensure(js: Any, replicas: int, duplicate_window_s: float) -> None:
     for cfg in stream_configs(replicas, duplicate_window_s):
         try:
             await js.stream_info(cfg.name)
