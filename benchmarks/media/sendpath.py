@@ -6,7 +6,9 @@ A frame of 4 RTP payloads (3 x 1188 + 500 bytes, like a 360p delta frame at 800 
 numbered, SRTP-protected (AES-CM/SHA1-80 via pylibsrtp) and sent over loopback UDP to a socket
 that this process drains every 50 frames. Rows: `python` = SenderPath's Python loop (header pack,
 concat, pylibsrtp protect, history, sendto per packet); `c` = one `_fastsend.send_frame` per frame
-(sendmmsg); `c_no_send` = the same without the socket (build + SRTP + history only); `drain` = the
+(sendmmsg) with a list as NACK history; `c_ring` = the same building the packets in a
+`_fastsend.History` ring (no allocation per packet); `c_no_send` = the list variant without the
+socket (build + SRTP + history only); `drain` = the
 receiving side's share included in the first two. Loopback delivery (the receiver's softirq work)
 is charged to the sender, so the `c` row over-states what a real NIC costs. Last line is JSON.
 """
@@ -66,8 +68,9 @@ def run(frames: int) -> dict[str, object]:
                 drain()
         return time.process_time() - t0
 
-    def c(fd: int) -> float:
-        s, hist, seq = _session(), [None] * 256, 0
+    def c(fd: int, ring: bool = False) -> float:
+        s, seq = _session(), 0
+        hist = fastsend.History(256) if ring else [None] * 256
         ctx = fastsend.srtp_ctx(s)
         t0 = time.process_time()
         for k in range(frames):
@@ -87,6 +90,9 @@ def run(frames: int) -> dict[str, object]:
             out["c_us"] = round(c(tx.fileno()) / n * 1e6, 2)
             out["drain_in_c_us"] = round(drained[0] / n * 1e6, 2)
             out["c_no_send_us"] = round(c(-1) / n * 1e6, 2)
+            drained[0] = 0.0
+            out["c_ring_us"] = round(c(tx.fileno(), ring=True) / n * 1e6, 2)
+            out["drain_in_c_ring_us"] = round(drained[0] / n * 1e6, 2)
     out["fastsend"] = fastsend.AVAILABLE
     return {**out, **machine()}
 

@@ -12,8 +12,9 @@
  * srtp_ctx    the `srtp_t` of the sending session (pylibsrtp.Session._srtp[0])
  * fd          an IPv4 UDP socket, or -1 to send nothing (all packets come back in `unsent`)
  * host, port  IPv4 destination
- * history     list used as a ring indexed by seq % len(history) for NACK retransmission, or None;
- *             it receives the SRTP-protected packets (bytes), exactly what went on the wire.
+ * history     a History (below), or a list used as a ring indexed by seq % len(history), or None:
+ *             the NACK retransmission store; it receives the SRTP-protected packets exactly as
+ *             they went on the wire.
  * ext         optional RTP header extension block (RFC 8285: profile, length, elements; a
  *             multiple of 4 bytes, at most 64), put in every packet with the X bit set; b"" = none
  *
@@ -22,6 +23,15 @@
  * or reports them exactly as it does for its own sendto.
  *
  * The GIL is released around sendmmsg; the packets are bytes objects this call owns meanwhile.
+ *
+ * History(slots[, slot_size]) is a ring of fixed-size slots in one allocation, indexed by
+ * seq % slots: with it each packet is built, protected and sent straight from its slot, so a
+ * frame costs no allocation at all (with a list every packet is a new bytes object and the one it
+ * evicts is freed: malloc/free were ~1/8 of the fan-out's CPU). history.get(seq) returns the
+ * packet last stored under exactly that sequence number (bytes), or None. A packet that does not
+ * fit a slot (slot_size < header + payload + SRTP trailer reserve), and the packets of a frame
+ * longer than the ring before its last `slots` ones, are built in bytes objects as with a list and
+ * are not kept (their seq answers None).
  *
  * UDP GSO (Linux >= 4.18): runs of equal-sized packets (the last of a run may be shorter) go as
  * one message with a UDP_SEGMENT control message, so the kernel walks its send path once per run
@@ -60,22 +70,120 @@ typedef int (*srtp_protect_fn)(void *ctx, void *rtp_hdr, int *len_ptr);
 static PyObject *SrtpError;
 static int gso_on = 1;
 
-/* Messages for pkts[from..made): up to BATCH of them, each a GSO run (or one packet when GSO is
- * off). Fills msgs/iov/ctrl and segs[m] = packets in message m; returns the message count. */
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t slots;
+    Py_ssize_t size; /* bytes per slot */
+    uint8_t *buf;    /* slots * size */
+    int32_t *len;    /* per slot: packet length, -1 = empty */
+    int32_t *seq;    /* per slot: the 16-bit sequence number stored there */
+} History;
+
+static void
+history_dealloc(History *h)
+{
+    PyMem_RawFree(h->buf);
+    PyMem_RawFree(h->len);
+    PyMem_RawFree(h->seq);
+    Py_TYPE(h)->tp_free((PyObject *)h);
+}
+
 static int
-build_msgs(PyObject **pkts, Py_ssize_t from, Py_ssize_t made, struct sockaddr_in *dst, int gso,
+history_init(History *h, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"slots", "slot_size", NULL};
+    Py_ssize_t slots, size = 1536;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "n|n:History", names, &slots, &size))
+        return -1;
+    if (slots < 1 || slots > 65536 || size < RTP_HDR_LEN + SRTP_MAX_TRAILER_LEN + 1 || size > 65536) {
+        PyErr_SetString(PyExc_ValueError, "History: 1 <= slots <= 65536, header + trailer < slot_size <= 65536");
+        return -1;
+    }
+    if (h->buf != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "History already initialized");
+        return -1;
+    }
+    h->buf = PyMem_RawMalloc((size_t)(slots * size));
+    h->len = PyMem_RawMalloc(sizeof(int32_t) * (size_t)slots);
+    h->seq = PyMem_RawMalloc(sizeof(int32_t) * (size_t)slots);
+    if (h->buf == NULL || h->len == NULL || h->seq == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < slots; i++)
+        h->len[i] = -1;
+    h->slots = slots;
+    h->size = size;
+    return 0;
+}
+
+static PyObject *
+history_get(History *h, PyObject *arg)
+{
+    long seq = PyLong_AsLong(arg);
+    if (seq == -1 && PyErr_Occurred())
+        return NULL;
+    if (h->buf == NULL || seq < 0 || seq > 0xFFFF)
+        Py_RETURN_NONE;
+    Py_ssize_t slot = (Py_ssize_t)seq % h->slots;
+    if (h->len[slot] < 0 || h->seq[slot] != (int32_t)seq)
+        Py_RETURN_NONE;
+    return PyBytes_FromStringAndSize((const char *)h->buf + slot * h->size, h->len[slot]);
+}
+
+static PyObject *
+history_clear(History *h, PyObject *unused)
+{
+    for (Py_ssize_t i = 0; i < h->slots; i++)
+        h->len[i] = -1;
+    Py_RETURN_NONE;
+}
+
+static Py_ssize_t
+history_length(History *h)
+{
+    return h->slots;
+}
+
+static PyMethodDef history_methods[] = {
+    {"get", (PyCFunction)history_get, METH_O, "get(seq) -> the SRTP packet sent under seq, or None"},
+    {"clear", (PyCFunction)history_clear, METH_NOARGS, "forget every packet"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods history_as_sequence = {
+    .sq_length = (lenfunc)history_length,
+};
+
+static PyTypeObject HistoryType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "edge_agent.media._fastsend.History",
+    .tp_doc = "History(slots, slot_size=1536): NACK ring of SRTP packets, filled by send_frame",
+    .tp_basicsize = sizeof(History),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)history_init,
+    .tp_dealloc = (destructor)history_dealloc,
+    .tp_methods = history_methods,
+    .tp_as_sequence = &history_as_sequence,
+};
+
+/* Messages for packets [from..made): up to BATCH of them, each a GSO run (or one packet when GSO
+ * is off). Fills msgs/iov/ctrl and segs[m] = packets in message m; returns the message count. */
+static int
+build_msgs(uint8_t **bufs, const int *lens, Py_ssize_t from, Py_ssize_t made, struct sockaddr_in *dst, int gso,
            struct mmsghdr *msgs, struct iovec *iov, char (*ctrl)[CMSG_SPACE(sizeof(uint16_t))], int *segs)
 {
     int m = 0, v = 0;
     Py_ssize_t i = from;
     while (i < made && m < BATCH && v < BATCH) {
-        size_t seg = (size_t)PyBytes_GET_SIZE(pkts[i]), total = 0;
+        size_t seg = (size_t)lens[i], total = 0;
         int k = 0;
         while (i + k < made && v + k < BATCH && k < (gso ? GSO_MAX_SEGS : 1)) {
-            size_t len = (size_t)PyBytes_GET_SIZE(pkts[i + k]);
+            size_t len = (size_t)lens[i + k];
             if (k > 0 && (len > seg || total + len > GSO_MAX_BYTES))
                 break;
-            iov[v + k].iov_base = PyBytes_AS_STRING(pkts[i + k]);
+            iov[v + k].iov_base = bufs[i + k];
             iov[v + k].iov_len = len;
             total += len;
             k++;
@@ -142,8 +250,15 @@ send_frame(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "null SRTP function or context");
         return NULL;
     }
-    if (history != Py_None && (!PyList_Check(history) || PyList_GET_SIZE(history) == 0)) {
-        PyErr_SetString(PyExc_TypeError, "history must be a non-empty list or None");
+    History *ring = NULL;
+    if (PyObject_TypeCheck(history, &HistoryType)) {
+        ring = (History *)history;
+        if (ring->buf == NULL) {
+            PyErr_SetString(PyExc_ValueError, "History not initialized");
+            return NULL;
+        }
+    } else if (history != Py_None && (!PyList_Check(history) || PyList_GET_SIZE(history) == 0)) {
+        PyErr_SetString(PyExc_TypeError, "history must be a History, a non-empty list or None");
         return NULL;
     }
     struct sockaddr_in dst;
@@ -165,15 +280,27 @@ send_frame(PyObject *self, PyObject *args)
     const uint8_t pt_byte = (uint8_t)pt;
     const uint32_t ts_n = htonl((uint32_t)ts), ssrc_n = htonl((uint32_t)ssrc);
 
+    /* Per packet: its bytes (in a ring slot, or in pkts[i], a bytes object this call owns). */
     PyObject *pkts_stack[BATCH];
-    PyObject **pkts = n <= BATCH ? pkts_stack : PyMem_Malloc(sizeof(PyObject *) * n);
-    if (pkts == NULL) {
-        Py_DECREF(seqobj);
-        return PyErr_NoMemory();
+    uint8_t *bufs_stack[BATCH];
+    int lens_stack[BATCH];
+    PyObject **pkts = pkts_stack;
+    uint8_t **bufs = bufs_stack;
+    int *lens = lens_stack;
+    if (n > BATCH) {
+        pkts = PyMem_Malloc(sizeof(PyObject *) * n);
+        bufs = PyMem_Malloc(sizeof(uint8_t *) * n);
+        lens = PyMem_Malloc(sizeof(int) * n);
+        if (pkts == NULL || bufs == NULL || lens == NULL) {
+            PyErr_NoMemory();
+            goto fail_alloc;
+        }
     }
     Py_ssize_t made = 0;
     unsigned long long octets = 0;
     uint16_t s = (uint16_t)seq;
+    /* Ring slots are used for the frame's last `slots` packets only: no slot twice in one call. */
+    const Py_ssize_t ring_from = ring != NULL ? (n > ring->slots ? n - ring->slots : 0) : n;
 
     /* 1. Build and protect every packet (GIL held: touches Python objects). */
     for (Py_ssize_t i = 0; i < n; i++, s++) {
@@ -187,10 +314,24 @@ send_frame(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_ValueError, "payload too long");
             goto fail;
         }
-        PyObject *pkt = PyBytes_FromStringAndSize(NULL, hdr_len + plen + SRTP_MAX_TRAILER_LEN);
-        if (pkt == NULL)
-            goto fail;
-        uint8_t *b = (uint8_t *)PyBytes_AS_STRING(pkt);
+        const Py_ssize_t cap = hdr_len + plen + SRTP_MAX_TRAILER_LEN;
+        Py_ssize_t slot = -1;
+        uint8_t *b;
+        PyObject *pkt = NULL;
+        if (ring != NULL) {
+            slot = (Py_ssize_t)s % ring->slots;
+            ring->len[slot] = -1; /* whatever it held is gone; set again once this packet is made */
+            if (i < ring_from || cap > ring->size)
+                slot = -1;
+        }
+        if (slot >= 0) {
+            b = ring->buf + slot * ring->size;
+        } else {
+            pkt = PyBytes_FromStringAndSize(NULL, cap);
+            if (pkt == NULL)
+                goto fail;
+            b = (uint8_t *)PyBytes_AS_STRING(pkt);
+        }
         b[0] = ext_len ? 0x90 : 0x80;
         b[1] = i == n - 1 ? (uint8_t)(0x80 | pt_byte) : pt_byte;
         b[2] = (uint8_t)(s >> 8);
@@ -202,14 +343,23 @@ send_frame(PyObject *self, PyObject *args)
         memcpy(b + hdr_len, PyBytes_AS_STRING(p), plen);
         int len = (int)(hdr_len + plen);
         int rc = protect(ctx, b, &len);
-        if (rc != 0 || len < 0 || len > hdr_len + plen + SRTP_MAX_TRAILER_LEN) {
-            Py_DECREF(pkt);
+        if (rc != 0 || len < 0 || len > cap) {
+            Py_XDECREF(pkt);
             PyErr_Format(SrtpError, "srtp_protect failed (status %d)", rc);
             goto fail;
         }
-        if (_PyBytes_Resize(&pkt, len) < 0)
-            goto fail;
-        pkts[made++] = pkt;
+        if (pkt != NULL) {
+            if (_PyBytes_Resize(&pkt, len) < 0)
+                goto fail;
+            b = (uint8_t *)PyBytes_AS_STRING(pkt);
+        } else {
+            ring->len[slot] = len;
+            ring->seq[slot] = (int32_t)s;
+        }
+        pkts[made] = pkt;
+        bufs[made] = b;
+        lens[made] = len;
+        made++;
         octets += (unsigned long long)plen;
     }
 
@@ -223,7 +373,7 @@ send_frame(PyObject *self, PyObject *args)
         int segs[BATCH];
         while (sent < made) {
             int gso = gso_on && made - sent > 1;
-            int k = build_msgs(pkts, sent, made, &dst, gso, msgs, iov, ctrl, segs);
+            int k = build_msgs(bufs, lens, sent, made, &dst, gso, msgs, iov, ctrl, segs);
             int r, err;
             Py_BEGIN_ALLOW_THREADS
             do {
@@ -239,7 +389,7 @@ send_frame(PyObject *self, PyObject *args)
                 break; /* EAGAIN or an error: the rest goes back to the caller */
             for (int j = 0; j < r; j++) {
                 for (int q = 0; q < segs[j]; q++)
-                    wire += (unsigned long long)PyBytes_GET_SIZE(pkts[sent + q]);
+                    wire += (unsigned long long)lens[sent + q];
                 sent += segs[j];
             }
             if (r < k)
@@ -256,30 +406,48 @@ send_frame(PyObject *self, PyObject *args)
         if (unsent == NULL)
             goto fail;
         for (Py_ssize_t i = sent; i < made; i++) {
-            Py_INCREF(pkts[i]);
-            PyList_SET_ITEM(unsent, i - sent, pkts[i]);
+            PyObject *u = pkts[i];
+            if (u != NULL)
+                Py_INCREF(u);
+            else if ((u = PyBytes_FromStringAndSize((const char *)bufs[i], lens[i])) == NULL) {
+                Py_DECREF(unsent);
+                goto fail;
+            }
+            PyList_SET_ITEM(unsent, i - sent, u);
         }
     }
-    if (history != Py_None) {
+    if (PyList_Check(history)) {
         Py_ssize_t hl = PyList_GET_SIZE(history);
         uint16_t hs = (uint16_t)seq;
         for (Py_ssize_t i = 0; i < made; i++, hs++) {
             PyObject *old = PyList_GET_ITEM(history, hs % hl);
-            PyList_SET_ITEM(history, hs % hl, pkts[i]); /* steals */
+            PyList_SET_ITEM(history, hs % hl, pkts[i]); /* steals (a list history: all are bytes) */
             pkts[i] = NULL;
             Py_XDECREF(old);
         }
     }
     release(pkts, 0, made);
-    if (pkts != pkts_stack)
+    if (pkts != pkts_stack) {
         PyMem_Free(pkts);
+        PyMem_Free(bufs);
+        PyMem_Free(lens);
+    }
     Py_DECREF(seqobj);
     return Py_BuildValue("(IKKN)", (unsigned int)s, wire, octets, unsent);
 
 fail:
+    if (ring != NULL) { /* nothing of a failed call stays resendable */
+        uint16_t fs = (uint16_t)seq;
+        for (Py_ssize_t i = 0; i < n && i < ring->slots; i++, fs++)
+            ring->len[(Py_ssize_t)fs % ring->slots] = -1;
+    }
     release(pkts, 0, made);
-    if (pkts != pkts_stack)
+fail_alloc:
+    if (pkts != pkts_stack) {
         PyMem_Free(pkts);
+        PyMem_Free(bufs);
+        PyMem_Free(lens);
+    }
     Py_DECREF(seqobj);
     return NULL;
 }
@@ -326,6 +494,14 @@ PyInit__fastsend(void)
         return NULL;
     }
     Py_INCREF(SrtpError);
+    if (PyType_Ready(&HistoryType) < 0)
+        return NULL;
+    Py_INCREF(&HistoryType);
+    if (PyModule_AddObject(m, "History", (PyObject *)&HistoryType) < 0) {
+        Py_DECREF(&HistoryType);
+        Py_DECREF(m);
+        return NULL;
+    }
     PyModule_AddIntConstant(m, "BATCH", BATCH);
     return m;
 }

@@ -1,5 +1,6 @@
 """The C fast path of the fan-out (`_fastsend.c`): per frame per viewer, one call numbers the RTP
-packets, SRTP-protects them with aiortc's own libsrtp session and sends them with one `sendmmsg`.
+packets, SRTP-protects them with aiortc's own libsrtp session and sends them with one `sendmmsg`,
+building each packet in its slot of the viewer's NACK ring (`History`: no allocation per packet).
 
 It is optional. If the extension is not built (no compiler at install time), cannot load, or is
 switched off with EDGE_MEDIA_FASTSEND=0, the fan-out keeps its pure-Python path; `AVAILABLE` says
@@ -27,6 +28,7 @@ try:
     # by the compat module, which fails loudly on a pylibsrtp it was not tested with).
     PROTECT_FN = srtp_compat.protect_fn()
     send_frame = _fastsend.send_frame
+    History = _fastsend.History
     SrtpError = _fastsend.SrtpError
     if os.environ.get("EDGE_MEDIA_GSO", "1").lower() in ("0", "false", "no", "off"):
         _fastsend.set_gso(False)
@@ -37,6 +39,7 @@ except Exception as exc:  # noqa: BLE001 - any failure means: stay on the Python
     REASON = f"{type(exc).__name__}: {exc}"
     PROTECT_FN = 0
     send_frame = None  # type: ignore[assignment]
+    History = None  # type: ignore[assignment,misc]
 
     class SrtpError(Exception):  # type: ignore[no-redef]
         pass

@@ -63,9 +63,12 @@ class SenderPath:
         self.stream = RtpStream(ssrc=aiortc_compat.sender_ssrc(sender), payload_type=peer.payload_type(sender),
                                 seq=random.getrandbits(16), ts_offset=random.getrandbits(32), ext=ext)
         self._srtp, self._ice = peer.transport_handles(sender)
-        self._history: list[bytes | None] = [None] * HISTORY
+        self._nominated = aioice_compat.nominated_by_component(self._ice)
         self._ctx = fastsend.srtp_ctx(self._srtp) if fastsend.AVAILABLE else 0
         self.fast = bool(self._ctx)
+        # NACK store of the SRTP packets as sent: the C path's ring (packets are built in it), or
+        # a list indexed by seq % HISTORY on the Python path.
+        self._history: Any = fastsend.History(HISTORY) if self.fast else [None] * HISTORY
         # The nominated pair the fast path last resolved: its transport, socket fd, destination.
         self._pair: Any = None
         self._transport: Any = None
@@ -76,11 +79,37 @@ class SenderPath:
         self._sdes = b""
 
     def send(self, payloads: list[bytes], pts: int) -> int:
-        pair = aioice_compat.nominated_pair(self._ice)
+        """Send one frame's payloads; returns the wire bytes. The C path is inline here: this runs
+        once per frame per viewer."""
+        pair = self._nominated.get(1)
         if pair is None:
             return 0
         self.sent_at = _wall()
-        return self._send_fast(pair, payloads, pts) if self._ctx else self._send_python(pair, payloads, pts)
+        if not self._ctx:
+            return self._send_python(pair, payloads, pts)
+        if pair is not self._pair:
+            self._bind(pair)
+        transport = self._transport
+        # Only straight to the socket while asyncio holds nothing queued (keeps the order) and
+        # the socket is open (a closed transport's fd number may belong to another socket).
+        fd = self._fd
+        if fd >= 0 and (transport.get_write_buffer_size() or transport.is_closing()):
+            fd = -1
+        st = self.stream
+        ts = (pts + st.ts_offset) & 0xFFFFFFFF
+        host, port = self._dst
+        st.seq, sent, octets, rest = fastsend.send_frame(
+            payloads, st.payload_type, st.seq, ts, st.ssrc, fastsend.PROTECT_FN, self._ctx,
+            fd, host, port, self._history, st.ext)
+        st.packets += len(payloads)
+        st.octets += octets
+        st.last_ts = ts
+        if rest:  # EAGAIN / error / not IPv4: asyncio queues or reports them as for its own sendto
+            sendto, addr = transport.sendto, pair.remote_addr
+            for data in rest:
+                sendto(data, addr)
+                sent += len(data)
+        return sent
 
     def report(self) -> None:
         """Send one RTCP SR (+ SDES CNAME) with this path's counters, as aiortc's loop would."""
@@ -125,36 +154,19 @@ class SenderPath:
             fd = -1  # not a plain asyncio datagram transport (e.g. TURN)
         self._fd, self._dst = fd, (host, port)
 
-    def _send_fast(self, pair: Any, payloads: list[bytes], pts: int) -> int:
-        if pair is not self._pair:
-            self._bind(pair)
-        transport = self._transport
-        # Only straight to the socket while asyncio holds nothing queued (keeps the order) and
-        # the socket is open (a closed transport's fd number may belong to another socket).
-        fd = self._fd
-        if fd >= 0 and (transport.get_write_buffer_size() or transport.is_closing()):
-            fd = -1
-        st = self.stream
-        ts = (pts + st.ts_offset) & 0xFFFFFFFF
-        host, port = self._dst
-        st.seq, sent, octets, rest = fastsend.send_frame(
-            payloads, st.payload_type, st.seq, ts, st.ssrc, fastsend.PROTECT_FN, self._ctx,
-            fd, host, port, self._history, st.ext)
-        st.packets += len(payloads)
-        st.octets += octets
-        st.last_ts = ts
-        if rest:  # EAGAIN / error / not IPv4: asyncio queues or reports them as for its own sendto
-            sendto, addr = transport.sendto, pair.remote_addr
-            for data in rest:
-                sendto(data, addr)
-                sent += len(data)
-        return sent
+    def sent_packet(self, seq: int) -> bytes | None:
+        """The SRTP packet sent under `seq`, if still kept."""
+        h = self._history
+        if self.fast:
+            return h.get(seq)  # type: ignore[no-any-return]
+        data = h[seq % HISTORY]
+        return data if data is not None and int.from_bytes(data[2:4], "big") == seq else None
 
     def resend(self, seq: int) -> None:
-        data = self._history[seq % HISTORY]
+        data = self.sent_packet(seq)
         pair = aioice_compat.nominated_pair(self._ice)
         # The stored packet is the SRTP one, so a retransmission is the same bytes again.
-        if data is not None and pair is not None and int.from_bytes(data[2:4], "big") == seq:
+        if data is not None and pair is not None:
             pair.protocol.transport.sendto(data, pair.remote_addr)
 
 

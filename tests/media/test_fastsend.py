@@ -63,6 +63,7 @@ def gso(request: pytest.FixtureRequest) -> Iterator[bool]:
 
 
 @needs_c
+@pytest.mark.parametrize("store", ["ring", "list"])
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("n, seq, sizes", [
     (1, 100, None), (5, 65533, None), (150, 7, None),  # single, seq wrap, > one sendmmsg batch
@@ -70,7 +71,7 @@ def gso(request: pytest.FixtureRequest) -> Iterator[bool]:
     (6, 1, (1200, 1200, 600, 1200, 17, 17)),  # runs broken by a shorter and by a longer packet
 ])
 def test_fast_path_matches_pylibsrtp_and_decrypts(n: int, seq: int, sizes: tuple[int, ...] | None,
-                                                  profile: int, gso: bool) -> None:
+                                                  profile: int, gso: bool, store: str) -> None:
     fast_tx, ref_tx, rx = _sessions(profile)
     payloads = _payloads(n) if sizes is None else [random.Random(i).randbytes(k) for i, k in enumerate(sizes)]
     ssrc, pt, pts, ts_offset = 0x12345678, 102, 900_000, 0xFFFFF000
@@ -79,7 +80,7 @@ def test_fast_path_matches_pylibsrtp_and_decrypts(n: int, seq: int, sizes: tuple
     ts = (pts + ts_offset) & 0xFFFFFFFF
 
     tx_sock, rx_sock = _udp_pair()
-    history: list[bytes | None] = [None] * 256
+    history = fastsend.History(256) if store == "ring" else [None] * 256
     try:
         new_seq, wire, octets, unsent = fastsend.send_frame(
             payloads, pt, seq, ts, ssrc, fastsend.PROTECT_FN, fastsend.srtp_ctx(fast_tx),
@@ -99,12 +100,68 @@ def test_fast_path_matches_pylibsrtp_and_decrypts(n: int, seq: int, sizes: tuple
     assert got == expected  # on the wire, in order, byte for byte what pylibsrtp makes
     for i, data in enumerate(got):
         s = (seq + i) & 0xFFFF
-        assert history[s % 256] == data  # NACK history holds the packets as sent
+        # NACK history holds the packets as sent
+        assert (history.get(s) if store == "ring" else history[s % 256]) == data
         clear = rx.unprotect(data)
         b0, b1, hseq, hts, hssrc = struct.unpack_from("!BBHII", clear)
         assert (b0, b1 & 0x7F, hseq, hts, hssrc) == (0x80, pt, s, ts, ssrc)
         assert bool(b1 & 0x80) == (i == n - 1)  # marker on the frame's last packet only
         assert clear[12:] == payloads[i]
+
+
+def _send_ring(tx: Session, payloads: list[bytes], seq: int, history: object, fd: int = -1,
+               port: int = 0) -> tuple[int, int, int, list[bytes] | None]:
+    return fastsend.send_frame(payloads, 102, seq, 3600, 7, fastsend.PROTECT_FN, fastsend.srtp_ctx(tx), fd,
+                               "127.0.0.1", port, history)
+
+
+@needs_c
+def test_ring_keeps_the_last_packets_per_seq_and_forgets_what_it_cannot_hold() -> None:
+    fast_tx, ref_tx, rx = _sessions()
+    ring = fastsend.History(8, slot_size=700)
+    assert len(ring) == 8 and ring.get(0) is None and ring.get(70000) is None
+    # 12 packets into 8 slots (only the last 8 kept); the 1,188-byte ones do not fit a 700-byte slot.
+    sizes = [100, 600, 1188, 50, 600, 600, 1188, 17, 600, 30, 1188, 600]
+    payloads = [random.Random(i).randbytes(k) for i, k in enumerate(sizes)]
+    ref = RtpStream(ssrc=7, payload_type=102, seq=65530, ts_offset=0)
+    expected = [ref_tx.protect(p) for p in ref.packets_for(payloads, 3600)]
+    tx_sock, rx_sock = _udp_pair()
+    try:
+        new_seq, _, _, unsent = _send_ring(fast_tx, payloads, 65530, ring, tx_sock.fileno(), rx_sock.getsockname()[1])
+        got = [rx_sock.recv(2048) for _ in payloads]
+    finally:
+        tx_sock.close()
+        rx_sock.close()
+    assert unsent is None and new_seq == 6 and got == expected  # every packet sent, byte for byte
+    assert [rx.unprotect(d)[12:] for d in got] == payloads  # (and the receiver follows the seq wrap)
+    for i, k in enumerate(sizes):
+        s = (65530 + i) & 0xFFFF
+        kept = i >= len(sizes) - 8 and k + 12 + 144 <= 700
+        assert ring.get(s) == (expected[i] if kept else None), i
+    assert ring.get((65530 + 11 + 8) & 0xFFFF) is None  # same slot, other seq
+    # Without a socket the packets come back (copies of the ring's slots) and stay resendable.
+    _, wire, _, unsent = _send_ring(fast_tx, [b"a" * 40, b"b" * 41], 6, ring)
+    assert wire == 0 and unsent is not None and [rx.unprotect(d)[12:] for d in unsent] == [b"a" * 40, b"b" * 41]
+    assert [ring.get(6), ring.get(7)] == unsent
+    ring.clear()
+    assert ring.get(6) is None
+    with pytest.raises(ValueError):
+        fastsend.History(0)
+    with pytest.raises(ValueError):
+        fastsend.History(4, slot_size=100)
+
+
+@needs_c
+def test_ring_forgets_the_packets_of_a_call_that_failed() -> None:
+    ring = fastsend.History(16)
+    good, _, _ = _sessions()
+    _send_ring(good, [b"x" * 10, b"y" * 10], 100, ring)
+    assert ring.get(100) is not None
+    # A session with a stream for another SSRC only: srtp_protect answers "no context".
+    bad = Session(Policy(key=KEY, ssrc_type=Policy.SSRC_SPECIFIC, ssrc_value=1))
+    with pytest.raises(fastsend.SrtpError):
+        _send_ring(bad, [b"z" * 10, b"w" * 10], 100, ring)
+    assert ring.get(100) is None and ring.get(101) is None
 
 
 @needs_c
@@ -169,6 +226,8 @@ def test_bad_arguments_are_refused() -> None:
         fastsend.send_frame([b"x"], 96, 1, 2, 3, fastsend.PROTECT_FN, ctx, 5, "::1", 9, None)
     with pytest.raises(TypeError):
         fastsend.send_frame([b"x"], 96, 1, 2, 3, fastsend.PROTECT_FN, ctx, -1, "", 0, [])
+    with pytest.raises(TypeError):
+        fastsend.send_frame([b"x"], 96, 1, 2, 3, fastsend.PROTECT_FN, ctx, -1, "", 0, {})
 
 
 @pytest.fixture(params=["fast", "python"])
