@@ -78,6 +78,7 @@ async def test_accessors_on_a_connected_pair() -> None:
         pair = aioice_compat.nominated_pair(conn)
         assert pair is not None and pair.remote_addr[0] == "127.0.0.1" and pair.protocol.transport is not None
         assert aioice_compat.nominated_pairs(conn) == [pair]
+        assert aioice_compat.nominated_by_component(conn).get(1) is pair  # the live mapping the fan-out reads
         assert isinstance(aiortc_compat.sender_ssrc(edge.video), int)
         assert aiortc_compat.sender_cname(edge.video)
         aiortc_compat.note_sender_report(edge.video, 1234, 5.0)

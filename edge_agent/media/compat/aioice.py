@@ -42,6 +42,12 @@ def nominated_pair(conn: Connection, component: int = 1) -> CandidatePair | None
     return conn._nominated.get(component)
 
 
+def nominated_by_component(conn: Connection) -> dict[int, CandidatePair]:
+    """The live mapping component -> nominated pair (aioice clears it, never replaces it): the
+    fan-out looks the RTP pair up in it once per frame without a call through this module."""
+    return conn._nominated
+
+
 def nominated_pairs(conn: Connection) -> list[CandidatePair]:
     return list(conn._nominated.values())
 
