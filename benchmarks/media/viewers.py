@@ -1,14 +1,16 @@
 """Concurrent viewers on one rung with transcoding running, late frames measured at receivers.
 
     python -m benchmarks.media.viewers [--viewers 1000] [--procs 4] [--seconds 20] [--rung 1]
-                                       [--workers N] [--settle 3] [--profile DIR]
+                                       [--workers N] [--settle 3] [--profile DIR] [--no-gro]
 
 The edge (MediaService; fan-out in the serving process, or in `--workers N` processes) serves
 WHEP; the studio (720p) and the ladder transcoder run as they would. Receivers are separate
 processes of real WHEP peers (aiortc: ICE, DTLS, SRTP keys), made lightweight after DTLS is up:
 each nominated pair's socket leaves asyncio and all of a process's sockets are read in C (epoll +
-recvmmsg on a 10 ms timer, `_rtpcount.c`; with --gro the sockets take UDP GRO, so a GSO run
-from the edge crosses loopback as one buffer), RTP counted from its clear-text header (timestamp,
+recvmmsg on a 10 ms timer, `_rtpcount.c`; the sockets take UDP GRO, so a GSO run from the edge
+crosses loopback as one buffer and is cut into its datagrams here; `--no-gro` delivers datagram by
+datagram, which charges the receivers' per-datagram loopback delivery to the edge's CPU, work a
+NIC would not put there), RTP counted from its clear-text header (timestamp,
 marker) against the kernel's arrival time (SO_TIMESTAMPNS) without decryption or decoding;
 STUN/DTLS still go to aioice/aiortc, so consent checks keep working (Python counting if gcc is
 missing). A frame is *late* when its last packet arrives more than 2 frame intervals (80 ms)
@@ -223,12 +225,12 @@ async def _receiver(base: str, n: int, conc: int, ready: Any, go: Any, seconds: 
 
 
 def receiver_main(base: str, n: int, conc: int, ready: Any, go: Any, seconds: float, out: Any,
-                  profile: str | None = None, gro: bool = False) -> None:
+                  profile: str | None = None, gro: bool = True) -> None:
     asyncio.run(_receiver(base, n, conc, ready, go, seconds, out, profile, gro))
 
 
 async def run(viewers: int, procs: int, seconds: float, rung: int, conc: int, workers: int,
-              profile: str | None = None, settle: float = 3.0, gro: bool = False) -> dict[str, Any]:
+              profile: str | None = None, settle: float = 3.0, gro: bool = True) -> dict[str, Any]:
     edge = await start_edge(start_rung=rung, abr=False, audio=False, capacity=viewers + 10, workers=workers)
     rtpcount.build()  # compile once here, not in every receiver at once
     ctx = mp.get_context("spawn")
@@ -322,8 +324,9 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--workers", type=int, default=0, help="fan-out worker processes (0 = in the serving process)")
     p.add_argument("--settle", type=float, default=3.0, help="seconds between the last join and the window")
-    p.add_argument("--gro", action="store_true",
-                   help="receivers take UDP GRO (a GSO run crosses loopback as one buffer; no measurable change here)")
+    p.add_argument("--gro", action=argparse.BooleanOptionalAction, default=True,
+                   help="receivers take UDP GRO (default: a GSO run crosses loopback as one buffer, cut apart and "
+                        "every datagram counted at its kernel arrival time); --no-gro: datagram by datagram")
     p.add_argument("--profile", default=None, help="cProfile the window: DIR/edge.prof, DIR/receiver0.prof")
     a = p.parse_args()
     print(json.dumps(asyncio.run(run(a.viewers, a.procs, a.seconds, a.rung, a.concurrency, a.workers, a.profile, a.settle,
