@@ -43,11 +43,14 @@ class PesTerminator:
 
     Continuity counters of a PID it inserted a packet on are shifted by one from then on, so the
     demuxer sees an unbroken stream. Datagrams that are not whole TS packets switch insertion off
-    for the feed (the data passes on unchanged, bar the counter shift)."""
+    for the feed (the data passes on unchanged, bar the counter shift), and so does a PES that
+    goes on after it was ended (a sender that pauses inside a picture): that picture is damaged
+    once, then the feed is demuxed as before."""
 
     def __init__(self) -> None:
         self.enabled = True
         self.open_pid: int | None = None
+        self._ended: int | None = None  # PID ended last: its next payload must start a PES
         self._stream_id = 0xE0
         self._last_cc: dict[int, int] = {}
         self._shift: dict[int, int] = {}
@@ -72,6 +75,12 @@ class PesTerminator:
                 cc = (cc + shift[pid]) & 0x0F
                 out[i + 3] = (b3 & 0xF0) | cc
             self._last_cc[pid] = cc
+            if pid == self._ended:
+                self._ended = None
+                if not b1 & 0x40:
+                    self.enabled = False
+                    self.open_pid = None
+                    log.warning("ingest.pes_went_on", pid=pid)
             if b1 & 0x40:  # a PES starts here
                 start = i + 4 + (1 + data[i + 4] if b3 & 0x20 else 0)
                 if start + 6 <= i + TS_PACKET and data[start:start + 3] == b"\x00\x00\x01":
@@ -87,9 +96,10 @@ class PesTerminator:
     def terminate(self) -> bytes | None:
         """The packet that ends the open unbounded video PES, or None."""
         pid = self.open_pid
-        if pid is None or pid not in self._last_cc:
+        if pid is None or pid not in self._last_cc or not self.enabled:
             return None
         self.open_pid = None
+        self._ended = pid
         cc = (self._last_cc[pid] + 1) & 0x0F
         self._last_cc[pid] = cc
         self._shift[pid] = (self._shift.get(pid, 0) + 1) & 0x0F

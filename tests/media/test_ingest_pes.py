@@ -135,3 +135,24 @@ def test_terminator_keeps_continuity_counters_and_ignores_bounded_pes() -> None:
     ts.feed(b"\x47" * 100)  # not whole TS packets: no more insertion on this feed
     ts.feed(pkt(0x100, 7, 0))
     assert not ts.enabled and ts.open_pid is None
+
+
+def test_a_pes_that_goes_on_after_it_was_ended_switches_insertion_off() -> None:
+    def pkt(pid: int, cc: int, pes_len: int | None) -> bytes:
+        head = bytes([0x47, (0x40 if pes_len is not None else 0) | (pid >> 8), pid & 0xFF, 0x10 | cc])
+        body = bytes([0, 0, 1, 0xE0, pes_len >> 8, pes_len & 0xFF]) if pes_len is not None else b""
+        return head + body + b"\x00" * (TS_PACKET - 4 - len(body))
+
+    ts = PesTerminator()
+    ts.feed(pkt(0x100, 0, 0) + pkt(0x100, 1, None))
+    assert ts.terminate() is not None
+    ts.feed(pkt(0x101, 5, None) + pkt(0x100, 2, None))  # more of the picture we ended: a paused sender
+    assert not ts.enabled
+    ts.feed(pkt(0x100, 3, 0))
+    assert ts.open_pid is None and ts.terminate() is None
+    # ... while a sender whose next packet on the PID starts a PES keeps it on.
+    ok = PesTerminator()
+    ok.feed(pkt(0x100, 0, 0))
+    assert ok.terminate() is not None
+    ok.feed(pkt(0x100, 1, 0))
+    assert ok.enabled and ok.open_pid == 0x100
