@@ -139,7 +139,10 @@ class BetPlay:
         return self.staked - self.main_stake
 
     def current(self) -> Hand | None:
-        return next((h for h in self.hands if not h.done), None)
+        for h in self.hands:  # a loop, not next(genexpr): called for every bet in every step
+            if not h.done:
+                return h
+        return None
 
     def view(self) -> dict[str, Any]:
         return {"bet_id": self.bet_id, "hands": [

@@ -213,6 +213,12 @@ class RoundScheduler:
 
     async def settle_round(self, table_id: str) -> dict[str, Any] | None:
         """Close betting, run the game's play phase if it has one, settle. None: voided meanwhile."""
+        # From the close of betting to the result handed to the sockets: the deal, every decision
+        # step (acknowledgements) and the settlement run without young collections (gcquiet).
+        with gcquiet.quiet():
+            return await self._close_play_settle(table_id)
+
+    async def _close_play_settle(self, table_id: str) -> dict[str, Any] | None:
         t = self.engine.state.tables[table_id]
         self.close_round(table_id)
         r = t.round
@@ -234,14 +240,13 @@ class RoundScheduler:
                 return None
         if self.witness is not None and await self._witnessed_void(t, r):
             return None
-        with gcquiet.quiet():  # from the players' phase to the result handed to the sockets
-            e, bets = self._settle_or_void(t)
-            await self.engine.durable(e)  # the seed is public only once the settlement is on disk
-            if e["kind"] == J.ROUND_VOIDED:
-                return e
-            d = e["data"]
-            t.last_result = {"n": d["n"], "outcome": d["outcome"], "chain_id": d["chain_id"]}
-            self._notices.settled(e, bets)
+        e, bets = self._settle_or_void(t)
+        await self.engine.durable(e)  # the seed is public only once the settlement is on disk
+        if e["kind"] == J.ROUND_VOIDED:
+            return e
+        d = e["data"]
+        t.last_result = {"n": d["n"], "outcome": d["outcome"], "chain_id": d["chain_id"]}
+        self._notices.settled(e, bets)
         return e
 
     async def _witnessed_void(self, t: ST.Table, r: ST.Round) -> bool:
@@ -353,8 +358,11 @@ class RoundScheduler:
                 r = self.open_round(table_id)
                 await _sleep_until(wake, t.spec.betting_window_s, lambda r=r: t.round is not r)
                 if t.round is r:
-                    await self.settle_round(table_id)
-                    await asyncio.sleep(t.spec.reveal_s)
+                    # The collection put off through the round (gcquiet) runs when the result
+                    # has been shown, before the next round opens: not inside a broadcast.
+                    with gcquiet.quiet():
+                        await self.settle_round(table_id)
+                        await asyncio.sleep(t.spec.reveal_s)
             except asyncio.CancelledError:
                 raise
             except Exception:
