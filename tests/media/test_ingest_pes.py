@@ -117,42 +117,40 @@ def test_without_it_the_idr_waits_for_the_next_picture(ts_frames: list[bytes]) -
     assert ended == 0 and not on_time[25] and on_time[24] and on_time[26]
 
 
-def test_terminator_keeps_continuity_counters_and_ignores_bounded_pes() -> None:
-    def pkt(pid: int, cc: int, pes_len: int | None) -> bytes:
-        head = bytes([0x47, (0x40 if pes_len is not None else 0) | (pid >> 8), pid & 0xFF, 0x10 | cc])
-        body = bytes([0, 0, 1, 0xE0, pes_len >> 8, pes_len & 0xFF]) if pes_len is not None else b""
-        return head + body + b"\x00" * (TS_PACKET - 4 - len(body))
+def _pkt(pid: int, cc: int, pes_len: int | None) -> bytes:
+    """One TS packet with payload on `pid`: a video PES start of length `pes_len` (0: unbounded),
+    or (None) a continuation."""
+    head = bytes([0x47, (0x40 if pes_len is not None else 0) | (pid >> 8), pid & 0xFF, 0x10 | cc])
+    body = bytes([0, 0, 1, 0xE0, pes_len >> 8, pes_len & 0xFF]) if pes_len is not None else b""
+    return head + body + b"\x00" * (TS_PACKET - 4 - len(body))
 
+
+def test_terminator_keeps_continuity_counters_and_ignores_bounded_pes() -> None:
     ts = PesTerminator()
-    ts.feed(pkt(0x100, 3, 500))
+    ts.feed(_pkt(0x100, 3, 500))
     assert ts.open_pid is None and ts.terminate() is None  # a PES with a length ends by itself
-    ts.feed(pkt(0x100, 4, 0) + pkt(0x101, 9, None) + pkt(0x100, 5, None))
+    ts.feed(_pkt(0x100, 4, 0) + _pkt(0x101, 9, None) + _pkt(0x100, 5, None))
     assert ts.open_pid == 0x100
     end = ts.terminate()
     assert end == empty_pes_start(0x100, 6, 0xE0) and len(end) == TS_PACKET and ts.open_pid is None
-    later = ts.feed(pkt(0x100, 6, 800) + pkt(0x101, 10, None))
+    later = ts.feed(_pkt(0x100, 6, 800) + _pkt(0x101, 10, None))
     assert later[3] & 0x0F == 7 and later[TS_PACKET + 3] & 0x0F == 10  # shifted on 0x100 only
     ts.feed(b"\x47" * 100)  # not whole TS packets: no more insertion on this feed
-    ts.feed(pkt(0x100, 7, 0))
+    ts.feed(_pkt(0x100, 7, 0))
     assert not ts.enabled and ts.open_pid is None
 
 
 def test_a_pes_that_goes_on_after_it_was_ended_switches_insertion_off() -> None:
-    def pkt(pid: int, cc: int, pes_len: int | None) -> bytes:
-        head = bytes([0x47, (0x40 if pes_len is not None else 0) | (pid >> 8), pid & 0xFF, 0x10 | cc])
-        body = bytes([0, 0, 1, 0xE0, pes_len >> 8, pes_len & 0xFF]) if pes_len is not None else b""
-        return head + body + b"\x00" * (TS_PACKET - 4 - len(body))
-
     ts = PesTerminator()
-    ts.feed(pkt(0x100, 0, 0) + pkt(0x100, 1, None))
+    ts.feed(_pkt(0x100, 0, 0) + _pkt(0x100, 1, None))
     assert ts.terminate() is not None
-    ts.feed(pkt(0x101, 5, None) + pkt(0x100, 2, None))  # more of the picture we ended: a paused sender
+    ts.feed(_pkt(0x101, 5, None) + _pkt(0x100, 2, None))  # more of the picture we ended: a paused sender
     assert not ts.enabled
-    ts.feed(pkt(0x100, 3, 0))
+    ts.feed(_pkt(0x100, 3, 0))
     assert ts.open_pid is None and ts.terminate() is None
     # ... while a sender whose next packet on the PID starts a PES keeps it on.
     ok = PesTerminator()
-    ok.feed(pkt(0x100, 0, 0))
+    ok.feed(_pkt(0x100, 0, 0))
     assert ok.terminate() is not None
-    ok.feed(pkt(0x100, 1, 0))
+    ok.feed(_pkt(0x100, 1, 0))
     assert ok.enabled and ok.open_pid == 0x100
