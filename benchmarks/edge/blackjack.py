@@ -9,6 +9,8 @@ after a random think time of up to `--spread` s. Measured:
 - step card: from the step's window closing (the edge's `closed_ts`, same machine clock) to the
   card reaching the player, over every player and step (the max is "to every player");
 - settlement: from the players' phase ending to the player's own settlement message.
+- the edge's CPU while the rounds are played (`edge_cpu_s`, every thread; `edge_loop_cpu_s`, the
+  event loop's thread alone): what the rounds cost, steadier from run to run than the tails.
 
 Prints the CONTRACT benchmark JSON line last: {"bench": "blackjack", ...}.
 """
@@ -297,6 +299,14 @@ def run_process(host: str, port: int, toks: list[str], rounds: int, spread: floa
     out.put(uvloop.run(main()))
 
 
+def _cpu_s(pid: int, tid: int | None = None) -> float:
+    """utime + stime of a process (or one of its threads), seconds."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid is not None else f"/proc/{pid}/stat"
+    with open(path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return round(xs[min(len(xs) - 1, int(p * len(xs)))], 2) if xs else float("nan")
@@ -333,6 +343,7 @@ def run(players: int, procs: int, rounds: int, window: float, spread: float) -> 
                 p.start()
             connected = sum(ready.get(timeout=600) for _ in ps)
             start_at = time.time() + 0.5
+            cpu0, loop0 = _cpu_s(edge.pid), _cpu_s(edge.pid, edge.pid)
             for _ in ps:
                 go.put(start_at)
             res: dict[str, list[float]] = {"ack_ms": [], "card_ms": [], "settle_ms": []}
@@ -343,6 +354,7 @@ def run(players: int, procs: int, rounds: int, window: float, spread: float) -> 
                     res[k] += r[k]
                 for k, v in c.items():
                     counts[k] = counts.get(k, 0) + v
+            cpu1, loop1 = _cpu_s(edge.pid), _cpu_s(edge.pid, edge.pid)
             for p in ps:
                 p.join()
         finally:
@@ -361,7 +373,9 @@ def run(players: int, procs: int, rounds: int, window: float, spread: float) -> 
             "card_p50_ms": _pct(res["card_ms"], 0.5), "card_p99_ms": _pct(res["card_ms"], 0.99),
             "card_max_ms": _pct(res["card_ms"], 1.0),
             "settle_p50_ms": _pct(res["settle_ms"], 0.5), "settle_p99_ms": _pct(res["settle_ms"], 0.99),
-            "settle_max_ms": _pct(res["settle_ms"], 1.0)}
+            "settle_max_ms": _pct(res["settle_ms"], 1.0),
+            # The edge's CPU while the rounds were played (every thread; its event loop alone).
+            "edge_cpu_s": round(cpu1 - cpu0, 2), "edge_loop_cpu_s": round(loop1 - loop0, 2)}
 
 
 def main() -> None:
