@@ -116,6 +116,17 @@ class FrameWriter:
 
     # --- the socket's own writer ----------------------------------------------------------------
 
+    def write_now(self, payload: bytes) -> bool:
+        """Write one reply (JSON) at once when nothing else is under way for the socket; False:
+        not now (the caller queues it). The caller checks that nothing is queued for the socket."""
+        p = self.proto
+        if p is None or self.busy or self.writing or self.done:
+            return False
+        if p.close_sent or p.disconnected or not p.writable.is_set() or self.transport.is_closing():
+            return False
+        self.transport.write(frame(payload))
+        return True
+
     async def write(self, texts: list[str]) -> None:
         proto = self.proto
         if proto is None:

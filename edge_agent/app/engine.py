@@ -7,6 +7,7 @@ before answering (`durable`). State changes only through journal entries.
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,8 @@ class Engine:
         # Told at the player's next connection: what happened while nobody could be listening.
         self.notices: dict[str, list[dict[str, Any]]] = {}
         self.running = False
+        # Table events waiting to go out with the table's next one (hold_table).
+        self._held: dict[str, tuple[list[dict[str, Any]], asyncio.TimerHandle]] = {}
 
     def replay(self) -> None:
         """Rebuild the state from the journal, checking the hash chain as it goes."""
@@ -57,7 +60,29 @@ class Engine:
         return t
 
     def publish_table(self, table_id: str, event: dict[str, Any]) -> None:
-        self.events.publish(f"table:{table_id}", event)
+        if table_id in self._held:
+            self.publish_table_with_players(table_id, [event], {})
+        else:
+            self.events.publish(f"table:{table_id}", event)
+
+    def hold_table(self, table_id: str, event: dict[str, Any], at_most_s: float) -> None:
+        """Publish `event` in one delivery with the table's next event, or alone after
+        `at_most_s`: at a table of thousands, two table-wide messages moments apart (round.closed,
+        then the deal once it is durable) would be two writes to every socket, the second queued
+        behind the first just as the first decisions come in."""
+        held = self._held.get(table_id)
+        if held is None:
+            timer = asyncio.get_running_loop().call_later(at_most_s, self.flush_table, table_id)
+            self._held[table_id] = ([event], timer)
+        else:
+            held[0].append(event)
+
+    def flush_table(self, table_id: str) -> None:
+        """Publish what is held for the table now (hold_table)."""
+        held = self._held.pop(table_id, None)
+        if held is not None:
+            held[1].cancel()
+            self.events.publish_with_own(f"table:{table_id}", held[0], {})
 
     def publish_player(self, psn: str, event: dict[str, Any]) -> None:
         self.events.publish(f"player:{psn}", event)
@@ -65,5 +90,9 @@ class Engine:
     def publish_table_with_players(self, table_id: str, events: list[dict[str, Any]],
                                    own: dict[str, dict[str, Any]]) -> None:
         """`events` to the table, each player's event of `own` (by pseudonym) right behind them,
-        in one delivery per socket (EventHub.publish_with_own)."""
+        in one delivery per socket (EventHub.publish_with_own); what is held for the table first."""
+        held = self._held.pop(table_id, None)
+        if held is not None:
+            held[1].cancel()
+            events = held[0] + events
         self.events.publish_with_own(f"table:{table_id}", events, {f"player:{p}": ev for p, ev in own.items()})

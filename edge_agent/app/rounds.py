@@ -31,6 +31,9 @@ from edge_agent.domain import state as ST
 log = structlog.get_logger("casino")
 
 NOT_IN_PLAY = "not_in_play"
+# round.closed waits at most this long for the round's next table event (the deal, the result) to
+# go out with it in one delivery (Engine.hold_table); the client knows the close time anyway.
+CLOSED_HOLD_S = 0.2
 
 ExtraStakeCheck = Callable[[ST.Table, str, int], None]
 
@@ -203,24 +206,33 @@ class RoundScheduler:
             self.witness.opened(table_id, r.chain_id, r.n)
         return r
 
-    def close_round(self, table_id: str) -> None:
+    def close_round(self, table_id: str, hold_s: float = 0.0) -> None:
+        """Close betting; with `hold_s`, round.closed goes out with the next table event (at most
+        that much later, see Engine.hold_table)."""
         t = self.engine.state.tables[table_id]
         r = t.round
         if r is None or r.status != ST.OPEN:
             return
         self.engine.record(J.ROUND_CLOSED, {"table_id": table_id, "chain_id": r.chain_id, "n": r.n})
-        self.engine.publish_table(table_id, {"type": "round.closed", "table_id": table_id, "n": r.n})
+        event = {"type": "round.closed", "table_id": table_id, "n": r.n}
+        if hold_s:
+            self.engine.hold_table(table_id, event, hold_s)
+        else:
+            self.engine.publish_table(table_id, event)
 
     async def settle_round(self, table_id: str) -> dict[str, Any] | None:
         """Close betting, run the game's play phase if it has one, settle. None: voided meanwhile."""
         # From the close of betting to the result handed to the sockets: the deal, every decision
         # step (acknowledgements) and the settlement run without young collections (gcquiet).
         with gcquiet.quiet():
-            return await self._close_play_settle(table_id)
+            try:
+                return await self._close_play_settle(table_id)
+            finally:
+                self.engine.flush_table(table_id)  # round.closed is never left held
 
     async def _close_play_settle(self, table_id: str) -> dict[str, Any] | None:
         t = self.engine.state.tables[table_id]
-        self.close_round(table_id)
+        self.close_round(table_id, hold_s=CLOSED_HOLD_S)
         r = t.round
         if r is None:
             return None

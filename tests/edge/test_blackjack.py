@@ -395,3 +395,48 @@ async def test_graceful_stop_mid_step_voids_and_refunds(tmp_path: Path, monkeypa
     assert verify_entries(list(c2.store.iter_all())).ok
     await c2.stop()
     c2.close()
+
+
+async def test_round_closed_goes_out_with_the_deal_in_one_delivery(bj: Casino, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a full table two table-wide messages moments apart are two writes to every socket, the
+    second just as the first decisions arrive: betting's close is told with the deal."""
+    (p,) = await players(bj, "hold-1")
+    deliveries: list[list[str]] = []
+    hub = bj.events
+    real_publish, real_with_own = hub.publish, hub.publish_with_own
+
+    def publish(topic: str, event: dict[str, Any]) -> None:
+        if topic == f"table:{TABLE}":
+            deliveries.append([event["type"]])
+        real_publish(topic, event)
+
+    def with_own(topic: str, events: list[dict[str, Any]], own: Any) -> None:
+        if topic == f"table:{TABLE}":
+            deliveries.append([e["type"] for e in events])
+        real_with_own(topic, events, own)
+
+    monkeypatch.setattr(hub, "publish", publish)
+    monkeypatch.setattr(hub, "publish_with_own", with_own)
+    rnd = Round(bj)
+    dealt = await rnd.start({p: 100})
+    assert ["round.closed", "blackjack.dealt"] in deliveries
+    assert ["round.closed"] not in deliveries               # never on its own here
+    await rnd.stand_out([p], dealt["next_step"])
+    await rnd.finish()
+
+
+async def test_a_held_table_event_goes_out_alone_after_its_time_or_first_with_the_next(bj: Casino) -> None:
+    eng = bj.engine
+    q = bj.events.subscribe(f"table:{TABLE}")
+    eng.hold_table(TABLE, {"type": "a"}, 0.05)
+    assert q.empty()
+    await asyncio.sleep(0.15)
+    assert [q.get_nowait()["type"]] == ["a"] and q.empty()  # alone, after at most its time
+    eng.hold_table(TABLE, {"type": "b"}, 0.05)
+    eng.publish_table(TABLE, {"type": "c"})                 # the next table event carries it
+    assert [q.get_nowait()["type"] for _ in range(2)] == ["b", "c"]
+    await asyncio.sleep(0.15)
+    assert q.empty()                                        # and its timer is gone
+    eng.hold_table(TABLE, {"type": "d"}, 5)
+    eng.flush_table(TABLE)
+    assert q.get_nowait()["type"] == "d"

@@ -191,6 +191,28 @@ async def test_no_claim_with_a_transport_buffer_or_after_the_writer_stopped() ->
         s.close()
 
 
+async def test_a_reply_is_written_at_once_only_when_nothing_is_under_way() -> None:
+    w, proto, b = await _socket()
+    assert w.write_now(b"ack1")                              # idle: straight to the transport
+    fd = w.claim()
+    assert fd is not None
+    assert not w.write_now(b"ack2")                          # the thread holds it: the caller queues it
+    WF.send_each([fd], frame(b"card"), True)
+    w.release(b"")
+    proto.writable.clear()                                   # flow control paused the socket
+    assert not w.write_now(b"ack3")
+    proto.writable.set()
+    w.writing = True                                         # the writer task has texts in hand
+    assert not w.write_now(b"ack4")
+    w.writing = False
+    assert w.write_now(b"ack5")
+    proto.close_sent = True
+    assert not w.write_now(b"ack6")
+    assert _texts(await _drain(b, 3 * 2 + 3 * 4)) == ["ack1", "card", "ack5"]
+    proto.transport.close()
+    b.close()
+
+
 async def test_the_hub_writes_idle_sockets_directly_and_queues_behind_pending_replies(impl: Any) -> None:
     hub = EV.EventHub()
     socks = [await _socket() for _ in range(WF.MIN_THREADED + 4)]
