@@ -79,10 +79,16 @@ class Engine:
 
     def flush_table(self, table_id: str) -> None:
         """Publish what is held for the table now (hold_table)."""
+        held = self._take_held(table_id)
+        if held:
+            self.events.publish_with_own(f"table:{table_id}", held, {})
+
+    def _take_held(self, table_id: str) -> list[dict[str, Any]]:
         held = self._held.pop(table_id, None)
-        if held is not None:
-            held[1].cancel()
-            self.events.publish_with_own(f"table:{table_id}", held[0], {})
+        if held is None:
+            return []
+        held[1].cancel()
+        return held[0]
 
     def publish_player(self, psn: str, event: dict[str, Any]) -> None:
         self.events.publish(f"player:{psn}", event)
@@ -91,8 +97,5 @@ class Engine:
                                    own: dict[str, dict[str, Any]]) -> None:
         """`events` to the table, each player's event of `own` (by pseudonym) right behind them,
         in one delivery per socket (EventHub.publish_with_own); what is held for the table first."""
-        held = self._held.pop(table_id, None)
-        if held is not None:
-            held[1].cancel()
-            events = held[0] + events
+        events = self._take_held(table_id) + events
         self.events.publish_with_own(f"table:{table_id}", events, {f"player:{p}": ev for p, ev in own.items()})
