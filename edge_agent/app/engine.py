@@ -31,7 +31,7 @@ class Engine:
         self.notices: dict[str, list[dict[str, Any]]] = {}
         self.running = False
         # Table events waiting to go out with the table's next one (hold_table).
-        self._held: dict[str, tuple[list[dict[str, Any]], asyncio.TimerHandle]] = {}
+        self._held: dict[str, tuple[list[dict[str, Any]], asyncio.TimerHandle | None]] = {}
 
     def replay(self) -> None:
         """Rebuild the state from the journal, checking the hash chain as it goes."""
@@ -65,14 +65,16 @@ class Engine:
         else:
             self.events.publish(f"table:{table_id}", event)
 
-    def hold_table(self, table_id: str, event: dict[str, Any], at_most_s: float) -> None:
+    def hold_table(self, table_id: str, event: dict[str, Any], at_most_s: float | None) -> None:
         """Publish `event` in one delivery with the table's next event, or alone after
-        `at_most_s`: at a table of thousands, two table-wide messages moments apart (round.closed,
-        then the deal once it is durable) would be two writes to every socket, the second queued
-        behind the first just as the first decisions come in."""
+        `at_most_s` (None: with the next, e.g. blackjack's dealer with the round's result): at a
+        table of thousands, two table-wide messages moments apart (round.closed, then the deal once
+        it is durable) would be two writes to every socket, the second queued behind the first
+        just as the first decisions come in."""
         held = self._held.get(table_id)
         if held is None:
-            timer = asyncio.get_running_loop().call_later(at_most_s, self.flush_table, table_id)
+            timer = (None if at_most_s is None
+                     else asyncio.get_running_loop().call_later(at_most_s, self.flush_table, table_id))
             self._held[table_id] = ([event], timer)
         else:
             held[0].append(event)
@@ -87,7 +89,8 @@ class Engine:
         held = self._held.pop(table_id, None)
         if held is None:
             return []
-        held[1].cancel()
+        if held[1] is not None:
+            held[1].cancel()
         return held[0]
 
     def publish_player(self, psn: str, event: dict[str, Any]) -> None:

@@ -10,17 +10,13 @@ from edge_agent.domain import state as ST
 
 
 class Notices:
-    """A round's end goes out as one delivery per socket: the table events held for it (e.g.
-    blackjack.dealer), round.settled or round.voided, then the player's own settlement or refund
-    (EventHub.publish_with_own): at a table of 5,000 players, one write each instead of three."""
+    """A round's end goes out as one delivery per socket: the table events held for it
+    (Engine.hold_table, e.g. blackjack.dealer), round.settled or round.voided, then the player's
+    own settlement or refund (EventHub.publish_with_own): at a table of 5,000 players, one write
+    each instead of three."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._held: dict[str, list[dict[str, Any]]] = {}
-
-    def hold(self, table_id: str, event: dict[str, Any]) -> None:
-        """Publish `event` to the table with the round's end (settled or voided), ahead of it."""
-        self._held.setdefault(table_id, []).append(event)
 
     def settled(self, e: dict[str, Any], bets: list[ST.Bet]) -> None:
         """`e` is a durable round.settled: the seed is public now."""
@@ -36,7 +32,7 @@ class Notices:
             "payout": payout, "balance": eng.state.cash(psn),
             "net_position": eng.state.player(psn).session_net,
         } for psn, payout in won.items()}
-        eng.publish_table_with_players(d["table_id"], [*self._held.pop(d["table_id"], ()), {
+        eng.publish_table_with_players(d["table_id"], [{
             "type": "round.settled", "table_id": d["table_id"], "chain_id": d["chain_id"], "n": d["n"],
             "game": d["game"], "outcome": d["outcome"], "server_seed": d["server_seed"],
             "client_seed": d["client_seed"], "seq": e["seq"],
@@ -59,6 +55,6 @@ class Notices:
             if not eng.running:
                 # Voided while nobody could be listening (start-up recovery): told at next connect.
                 eng.notices.setdefault(psn, []).append(notice)
-        eng.publish_table_with_players(d["table_id"], [*self._held.pop(d["table_id"], ()), {
+        eng.publish_table_with_players(d["table_id"], [{
             "type": "round.voided", "table_id": d["table_id"], "n": d["n"], "reason": d["reason"]}], own)
         M.ROUNDS.labels(table=d["table_id"], result="voided").inc()

@@ -331,7 +331,7 @@ class RoundScheduler:
         if self.witness is not None:
             self.engine.publish_table(table_id, event)  # the reveal on camera takes a while: now
         else:
-            self._notices.hold(table_id, event)
+            self.engine.hold_table(table_id, event, None)  # out with the round's end (notices.py)
 
     def phase(self, table_id: str) -> games.PlayPhase | None:
         """The play phase running at the table now, if any (simulation, support views)."""
