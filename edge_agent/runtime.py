@@ -19,6 +19,7 @@ from fastapi import APIRouter, FastAPI
 
 from edge_agent.api import wsframes
 from edge_agent.api.app import create_app
+from edge_agent.api.wsproto import PlayerProtocol
 from edge_agent.casino import Casino
 from edge_agent.config import EdgeConfig, load_config
 
@@ -156,7 +157,7 @@ async def serve_async(config: EdgeConfig) -> None:
     # default, i.e. ~100 ms over one table-wide message at 5,000 players. 0.5 ms instead.
     sys.setswitchinterval(0.0005)
     server = uvicorn.Server(uvicorn.Config(wsframes.capture(edge.app), host=config.http.host, port=config.http.port,
-                                           log_level="warning", lifespan="off", ws=os.environ.get("EDGE_WS_IMPL", "websockets-sansio"),
+                                           log_level="warning", lifespan="off", ws=os.environ.get("EDGE_WS_IMPL") or PlayerProtocol,
                                            ws_max_size=65_536, timeout_graceful_shutdown=5))
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

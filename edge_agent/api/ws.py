@@ -27,8 +27,9 @@ import structlog
 from fastapi import WebSocket, WebSocketDisconnect
 
 from edge_agent import metrics as M
+from edge_agent.api import wsproto
 from edge_agent.api.auth import bearer
-from edge_agent.api.wsframes import FrameWriter
+from edge_agent.api.wsframes import SCOPE_KEY, FrameWriter
 from edge_agent.domain import responsible as RG
 from edge_agent.domain.errors import DomainError
 from edge_agent.events import Wire
@@ -141,74 +142,97 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
     send({"type": "hello", "player": psn, "wallet": casino.wallet(psn),
           "tables": [casino.table_view(t) for t in casino.state.tables],
           "notices": casino.notices.pop(psn, [])})
-    try:
-        while True:
-            frame = await ws.receive()
-            if frame["type"] == "websocket.disconnect":
-                break
-            raw = frame.get("text")
-            if raw is None:
-                # A binary frame: the protocol is JSON text; say so and keep the connection.
-                send({"type": "error", "error": {"code": "invalid_request", "message": "frames are JSON text"}})
-                continue
-            if len(raw) > MAX_FRAME:
-                send({"type": "error", "error": {"code": "body_too_large", "message": "frame too large"}})
-                continue
-            try:
-                msg = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                send({"type": "error", "error": {"code": "malformed_json", "message": "frame is not valid JSON"}})
-                continue
-            if not isinstance(msg, dict):
-                send({"type": "error", "error": {"code": "invalid_request", "message": "frame must be an object"}})
-                continue
-            kind, req = msg.get("type"), msg.get("req")
-            try:
-                if kind == "bet":
-                    try:
-                        fut = casino.betting.submit(psn, msg)
-                    except DomainError as err:
-                        send({"type": "bet.refused", "req": req, "error": err.as_dict()})
-                    else:
-                        fut.add_done_callback(functools.partial(answer_bet, req))
-                elif kind == "bets":
-                    bets = msg.get("bets")
-                    if not isinstance(bets, list) or not 1 <= len(bets) <= MAX_BATCH:
-                        send({"type": "error", "req": req,
-                              "error": {"code": "invalid_request", "message": f"bets must be a list of 1..{MAX_BATCH}"}})
-                        continue
-                    casino.betting.submit_batch(psn, bets).add_done_callback(functools.partial(answer_batch, req))
-                elif kind == "act":
-                    # A decision in a game's play phase (e.g. blackjack's hit/stand), answered once durable.
-                    acting.add(t := asyncio.create_task(act(req, msg)))
-                    t.add_done_callback(acting.discard)
-                elif kind == "ping":
-                    send({"type": "pong", "t": msg.get("t"), "server_ts": casino.clock()})
-                elif kind == "subscribe":
-                    tid = msg.get("table_id")
-                    if isinstance(tid, str) and tid in casino.state.tables:
-                        casino.events.add_topic(events, f"table:{tid}")
-                        send({"type": "table", **casino.table_view(tid)})
-                    else:
-                        send({"type": "error", "req": req,
-                              "error": {"code": "unknown_table", "message": f"unknown table {str(tid)[:64]!r}"}})
-                elif kind == "reality_check.ack":
-                    if msg.get("action") == "logout":
-                        casino.end_session(psn, "reality_check_logout")
-                        break
-                elif kind == "wallet":
-                    send({"type": "wallet", "req": req, **casino.wallet(psn)})
+
+    def handle(raw: str | None) -> bool:
+        """One message from the player; False: the player logged out (stop reading)."""
+        if raw is None:
+            # A binary frame: the protocol is JSON text; say so and keep the connection.
+            send({"type": "error", "error": {"code": "invalid_request", "message": "frames are JSON text"}})
+            return True
+        if len(raw) > MAX_FRAME:
+            send({"type": "error", "error": {"code": "body_too_large", "message": "frame too large"}})
+            return True
+        try:
+            msg = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            send({"type": "error", "error": {"code": "malformed_json", "message": "frame is not valid JSON"}})
+            return True
+        if not isinstance(msg, dict):
+            send({"type": "error", "error": {"code": "invalid_request", "message": "frame must be an object"}})
+            return True
+        kind, req = msg.get("type"), msg.get("req")
+        try:
+            if kind == "bet":
+                try:
+                    fut = casino.betting.submit(psn, msg)
+                except DomainError as err:
+                    send({"type": "bet.refused", "req": req, "error": err.as_dict()})
                 else:
-                    send({"type": "error", "req": req, "error": {"code": "invalid_request",
-                                                                 "message": f"unknown message type {kind!r}"}})
-            except DomainError as err:
-                send({"type": "error", "req": req, "error": err.as_dict()})
-            except Exception:
-                log.exception("websocket message failed", kind=str(kind)[:32])
-                send({"type": "error", "req": req, "error": {"code": "internal_error", "message": "internal error"}})
+                    fut.add_done_callback(functools.partial(answer_bet, req))
+            elif kind == "bets":
+                bets = msg.get("bets")
+                if not isinstance(bets, list) or not 1 <= len(bets) <= MAX_BATCH:
+                    send({"type": "error", "req": req,
+                          "error": {"code": "invalid_request", "message": f"bets must be a list of 1..{MAX_BATCH}"}})
+                    return True
+                casino.betting.submit_batch(psn, bets).add_done_callback(functools.partial(answer_batch, req))
+            elif kind == "act":
+                # A decision in a game's play phase (e.g. blackjack's hit/stand), answered once durable.
+                acting.add(t := asyncio.create_task(act(req, msg)))
+                t.add_done_callback(acting.discard)
+            elif kind == "ping":
+                send({"type": "pong", "t": msg.get("t"), "server_ts": casino.clock()})
+            elif kind == "subscribe":
+                tid = msg.get("table_id")
+                if isinstance(tid, str) and tid in casino.state.tables:
+                    casino.events.add_topic(events, f"table:{tid}")
+                    send({"type": "table", **casino.table_view(tid)})
+                else:
+                    send({"type": "error", "req": req,
+                          "error": {"code": "unknown_table", "message": f"unknown table {str(tid)[:64]!r}"}})
+            elif kind == "reality_check.ack":
+                if msg.get("action") == "logout":
+                    casino.end_session(psn, "reality_check_logout")
+                    return False
+            elif kind == "wallet":
+                send({"type": "wallet", "req": req, **casino.wallet(psn)})
+            else:
+                send({"type": "error", "req": req, "error": {"code": "invalid_request",
+                                                             "message": f"unknown message type {kind!r}"}})
+        except DomainError as err:
+            send({"type": "error", "req": req, "error": err.as_dict()})
+        except Exception:
+            log.exception("websocket message failed", kind=str(kind)[:32])
+            send({"type": "error", "req": req, "error": {"code": "internal_error", "message": "internal error"}})
+        return True
+
+    # Under uvicorn (wsproto.PlayerProtocol) plain text messages come straight from the protocol
+    # to `handle`; what still comes through ASGI (the disconnect, binary or fragmented messages)
+    # is read below, in order with them (see wsproto.py).
+    logged_out = loop.create_future()
+
+    def on_text(raw: str) -> None:
+        if not logged_out.done() and not handle(raw):
+            logged_out.set_result(None)
+
+    direct = wsproto.deliver_text(ws.scope.get(SCOPE_KEY), on_text)
+    try:
+        while not logged_out.done():
+            if direct:
+                recv = asyncio.ensure_future(ws.receive())
+                await asyncio.wait((recv, logged_out), return_when=asyncio.FIRST_COMPLETED)
+                if not recv.done():
+                    recv.cancel()
+                    break
+                frame = recv.result()
+            else:
+                frame = await ws.receive()
+            if frame["type"] == "websocket.disconnect" or not handle(frame.get("text")):
+                break
     except WebSocketDisconnect:
         pass
     finally:
+        wsproto.deliver_text(ws.scope.get(SCOPE_KEY), None)
         M.WS_CONNECTIONS.dec()
         casino.events.unsubscribe(events)
         for t in tasks[1:]:
