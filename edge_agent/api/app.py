@@ -14,6 +14,7 @@ from edge_agent.api.auth import Authenticator
 from edge_agent.api.fastpath import BetFastPath
 from edge_agent.api.limits import KYC_MAX_BYTES, BodyLimit
 from edge_agent.api.players import operator_router, player_router, public_router
+from edge_agent.api.reality import RealityChecks
 from edge_agent.api.web_support import web_router
 from edge_agent.api.ws import player_socket
 from edge_agent.casino import Casino
@@ -24,6 +25,10 @@ class AppState:
     casino: Casino
     auth: Authenticator
     health_checks: dict[str, Any] = field(default_factory=dict)  # name -> callable returning (ok, detail)
+    reality: RealityChecks = field(init=False)  # the open sockets' reality-check reminders
+
+    def __post_init__(self) -> None:
+        self.reality = RealityChecks(self.casino)
 
 
 def create_app(casino: Casino, *, extra_routers: list[APIRouter] | None = None) -> FastAPI:

@@ -30,7 +30,6 @@ from edge_agent import metrics as M
 from edge_agent.api import wsproto
 from edge_agent.api.auth import bearer
 from edge_agent.api.wsframes import SCOPE_KEY, FrameWriter
-from edge_agent.domain import responsible as RG
 from edge_agent.domain.errors import DomainError
 from edge_agent.events import Wire
 
@@ -106,16 +105,6 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
             if item is CLOSE:
                 return
 
-    async def reality_checks() -> None:
-        sent = 0
-        while True:
-            await asyncio.sleep(5)
-            rg = casino.state.player(psn)
-            if RG.reality_checks_due(rg, casino.clock(), sent) > 0:
-                sent += 1
-                send({"type": "reality_check", "elapsed_ms": casino.clock() - (rg.session_start or 0),
-                      "net_position": rg.session_net, "staked": rg.session_staked})
-
     def answer_bet(req: Any, fut: asyncio.Future[dict[str, Any]]) -> None:
         exc = fut.exception()
         if exc is None:
@@ -138,7 +127,8 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
             send({"type": "act.refused", "req": req, "error": err.as_dict()})
 
     acting: set[asyncio.Task[None]] = set()
-    tasks = [asyncio.create_task(writer()), asyncio.create_task(reality_checks())]
+    writing = asyncio.create_task(writer())
+    stop_reminders = app_state.reality.watch(psn, send)
     send({"type": "hello", "player": psn, "wallet": casino.wallet(psn),
           "tables": [casino.table_view(t) for t in casino.state.tables],
           "notices": casino.notices.pop(psn, [])})
@@ -235,11 +225,10 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
         wsproto.deliver_text(ws.scope.get(SCOPE_KEY), None)
         M.WS_CONNECTIONS.dec()
         casino.events.unsubscribe(events)
-        for t in tasks[1:]:
-            t.cancel()
+        stop_reminders()
         events.put_last(CLOSE)
         try:
-            await asyncio.wait_for(tasks[0], 2)
+            await asyncio.wait_for(writing, 2)
         except (TimeoutError, Exception):  # noqa: BLE001
-            tasks[0].cancel()
+            writing.cancel()
         del loop
