@@ -14,70 +14,35 @@
  * Why: a table-wide message costs one send per socket, ~26 us of kernel TCP work each on loopback;
  * 5,000 of them are ~130 ms of one core. Done here, in a worker thread, they run on the other core
  * while the event loop keeps answering decisions. MSG_NOSIGNAL: a peer gone is an error, not SIGPIPE.
+ *
+ * Sender(threads, nice): the same sends done by threads of its own that never take the GIL.
+ *   submit(fds, data) -> job id     queue a batch (called by the event loop)
+ *   completed() -> [(job id, [(index, sent), ...]), ...]   batches done since the last call
+ *   fileno() -> an eventfd, readable once a batch is done (the loop's add_reader)
+ *   close()                         finish what is queued, stop the threads
+ * Python threads need the GIL to take a batch and to hand it back: at a table of 5,000 players the
+ * event loop then waits for a core behind the very threads it woke (both cores busy sending), in
+ * the middle of claiming the sockets of the next batch. These threads also run at a lower
+ * priority (`nice`), so that the loop, when it has work, gets a core first.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-static PyObject *
-send_each(PyObject *self, PyObject *args)
+/* Write bufs[i] to fds[i] for every i; sent[i]: what the kernel took. No Python API. */
+static void
+send_all(Py_ssize_t n, const int *fds, const char *const *bufs, const Py_ssize_t *lens, Py_ssize_t *sent,
+         int close_fds)
 {
-    PyObject *fds_obj, *data_obj;
-    int close_fds = 0;
-    if (!PyArg_ParseTuple(args, "O!Op", &PyList_Type, &fds_obj, &data_obj, &close_fds))
-        return NULL;
-    Py_ssize_t n = PyList_GET_SIZE(fds_obj);
-    int per_fd = PyList_Check(data_obj);
-    if (per_fd) {
-        if (PyList_GET_SIZE(data_obj) != n) {
-            PyErr_SetString(PyExc_ValueError, "one data item per fd");
-            return NULL;
-        }
-    } else if (!PyBytes_Check(data_obj)) {
-        PyErr_SetString(PyExc_TypeError, "data must be bytes or a list of bytes");
-        return NULL;
-    }
-    int *fds = NULL;
-    const char **bufs = NULL;
-    Py_ssize_t *lens = NULL, *sent = NULL;
-    PyObject *items = NULL; /* a tuple holding the data objects while the GIL is released */
-    PyObject *out = NULL;
-    if (n == 0)
-        return PyList_New(0);
-    fds = PyMem_Malloc(sizeof(int) * n);
-    bufs = PyMem_Malloc(sizeof(char *) * n);
-    lens = PyMem_Malloc(sizeof(Py_ssize_t) * n);
-    sent = PyMem_Malloc(sizeof(Py_ssize_t) * n);
-    if (!fds || !bufs || !lens || !sent) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    items = per_fd ? PyList_AsTuple(data_obj) : NULL;
-    if (per_fd && !items)
-        goto done;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        long fd = PyLong_AsLong(PyList_GET_ITEM(fds_obj, i));
-        if (fd == -1 && PyErr_Occurred())
-            goto done;
-        if (fd < 0 || fd > 0x7fffffff) {
-            PyErr_SetString(PyExc_ValueError, "bad fd");
-            goto done;
-        }
-        fds[i] = (int)fd;
-        PyObject *d = per_fd ? PyTuple_GET_ITEM(items, i) : data_obj;
-        if (!PyBytes_Check(d)) {
-            PyErr_SetString(PyExc_TypeError, "data items must be bytes");
-            goto done;
-        }
-        bufs[i] = PyBytes_AS_STRING(d);
-        lens[i] = PyBytes_GET_SIZE(d);
-    }
-    /* From here on nothing can fail before every fd is written (and closed when asked). */
-    Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_ssize_t off = 0;
         while (off < lens[i]) {
@@ -94,29 +59,367 @@ send_each(PyObject *self, PyObject *args)
         if (close_fds)
             close(fds[i]);
     }
-    Py_END_ALLOW_THREADS
-    out = PyList_New(0);
-    if (!out)
-        goto done;
+}
+
+/* The fds and buffers of one call, read from Python objects (GIL held). On failure an exception
+ * is set and everything is freed. `keep` holds the data objects while the buffers are in use. */
+typedef struct batch {
+    struct batch *next;
+    long id;
+    Py_ssize_t n;
+    int *fds;
+    const char **bufs;
+    Py_ssize_t *lens;
+    Py_ssize_t *sent;
+    PyObject *keep;
+} batch_t;
+
+static void
+batch_free(batch_t *b)
+{
+    if (!b)
+        return;
+    Py_XDECREF(b->keep);
+    PyMem_RawFree(b->fds);
+    PyMem_RawFree(b->bufs);
+    PyMem_RawFree(b->lens);
+    PyMem_RawFree(b->sent);
+    PyMem_RawFree(b);
+}
+
+static batch_t *
+batch_new(PyObject *fds_obj, PyObject *data_obj)
+{
+    if (!PyList_Check(fds_obj)) {
+        PyErr_SetString(PyExc_TypeError, "fds must be a list of int");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(fds_obj);
+    int per_fd = PyList_Check(data_obj);
+    if (per_fd) {
+        if (PyList_GET_SIZE(data_obj) != n) {
+            PyErr_SetString(PyExc_ValueError, "one data item per fd");
+            return NULL;
+        }
+    } else if (!PyBytes_Check(data_obj)) {
+        PyErr_SetString(PyExc_TypeError, "data must be bytes or a list of bytes");
+        return NULL;
+    }
+    batch_t *b = PyMem_RawCalloc(1, sizeof(batch_t));
+    if (!b)
+        return (batch_t *)PyErr_NoMemory();
+    size_t m = n > 0 ? (size_t)n : 1;
+    b->n = n;
+    b->fds = PyMem_RawMalloc(sizeof(int) * m);
+    b->bufs = PyMem_RawMalloc(sizeof(char *) * m);
+    b->lens = PyMem_RawMalloc(sizeof(Py_ssize_t) * m);
+    b->sent = PyMem_RawMalloc(sizeof(Py_ssize_t) * m);
+    if (!b->fds || !b->bufs || !b->lens || !b->sent) {
+        batch_free(b);
+        return (batch_t *)PyErr_NoMemory();
+    }
+    b->keep = per_fd ? PyList_AsTuple(data_obj) : Py_NewRef(data_obj);
+    if (!b->keep) {
+        batch_free(b);
+        return NULL;
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (sent[i] == lens[i])
+        long fd = PyLong_AsLong(PyList_GET_ITEM(fds_obj, i));
+        if (fd == -1 && PyErr_Occurred()) {
+            batch_free(b);
+            return NULL;
+        }
+        if (fd < 0 || fd > 0x7fffffff) {
+            PyErr_SetString(PyExc_ValueError, "bad fd");
+            batch_free(b);
+            return NULL;
+        }
+        b->fds[i] = (int)fd;
+        PyObject *d = per_fd ? PyTuple_GET_ITEM(b->keep, i) : b->keep;
+        if (!PyBytes_Check(d)) {
+            PyErr_SetString(PyExc_TypeError, "data items must be bytes");
+            batch_free(b);
+            return NULL;
+        }
+        b->bufs[i] = PyBytes_AS_STRING(d);
+        b->lens[i] = PyBytes_GET_SIZE(d);
+    }
+    return b;
+}
+
+/* [(index, sent)] for the fds of `b` not written whole. */
+static PyObject *
+batch_left(const batch_t *b)
+{
+    PyObject *out = PyList_New(0);
+    if (!out)
+        return NULL;
+    for (Py_ssize_t i = 0; i < b->n; i++) {
+        if (b->sent[i] == b->lens[i])
             continue;
-        PyObject *t = Py_BuildValue("(nn)", i, sent[i]);
+        PyObject *t = Py_BuildValue("(nn)", i, b->sent[i]);
         if (!t || PyList_Append(out, t) < 0) {
             Py_XDECREF(t);
-            Py_CLEAR(out);
-            goto done;
+            Py_DECREF(out);
+            return NULL;
         }
         Py_DECREF(t);
     }
-done:
-    Py_XDECREF(items);
-    PyMem_Free(fds);
-    PyMem_Free(bufs);
-    PyMem_Free(lens);
-    PyMem_Free(sent);
     return out;
 }
+
+static PyObject *
+send_each(PyObject *self, PyObject *args)
+{
+    PyObject *fds_obj, *data_obj;
+    int close_fds = 0;
+    if (!PyArg_ParseTuple(args, "O!Op", &PyList_Type, &fds_obj, &data_obj, &close_fds))
+        return NULL;
+    batch_t *b = batch_new(fds_obj, data_obj);
+    if (!b)
+        return NULL;
+    /* From here on nothing can fail before every fd is written (and closed when asked). */
+    Py_BEGIN_ALLOW_THREADS
+    send_all(b->n, b->fds, b->bufs, b->lens, b->sent, close_fds);
+    Py_END_ALLOW_THREADS
+    PyObject *out = batch_left(b);
+    batch_free(b);
+    return out;
+}
+
+/* --- Sender -------------------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    batch_t *todo, *todo_tail; /* queued, oldest first */
+    batch_t *done, *done_tail; /* sent, not yet collected */
+    pthread_t *threads;
+    int nthreads;
+    int nice;
+    int efd;
+    int stopping;
+    int started; /* threads running (their nice value set) */
+    int inited;  /* mu and cv initialised */
+    long next_id;
+} Sender;
+
+static void *
+sender_worker(void *arg)
+{
+    Sender *s = arg;
+    if (s->nice > 0) /* Linux: a thread's nice value is its own (setpriority on its tid) */
+        (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), s->nice);
+    pthread_mutex_lock(&s->mu);
+    s->started++;
+    pthread_cond_broadcast(&s->cv);
+    for (;;) {
+        while (!s->todo && !s->stopping)
+            pthread_cond_wait(&s->cv, &s->mu);  /* shared with Sender_init's wait: spurious wake-ups are fine */
+        batch_t *b = s->todo;
+        if (!b)
+            break; /* stopping, and nothing left to send */
+        s->todo = b->next;
+        if (!s->todo)
+            s->todo_tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+        send_all(b->n, b->fds, b->bufs, b->lens, b->sent, 0);
+        pthread_mutex_lock(&s->mu);
+        b->next = NULL;
+        if (s->done_tail)
+            s->done_tail->next = b;
+        else
+            s->done = b;
+        s->done_tail = b;
+        uint64_t one = 1;
+        (void)!write(s->efd, &one, sizeof one);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static void sender_stop(Sender *s);
+
+static int
+Sender_init(Sender *s, PyObject *args, PyObject *kw)
+{
+    int threads = 2, nice = 0;
+    static char *names[] = {"threads", "nice", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|ii", names, &threads, &nice))
+        return -1;
+    if (s->inited) {
+        PyErr_SetString(PyExc_RuntimeError, "Sender already started");
+        return -1;
+    }
+    if (threads < 1 || threads > 64) {
+        PyErr_SetString(PyExc_ValueError, "threads must be 1..64");
+        return -1;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->inited = 1;
+    s->nice = nice;
+    s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->efd < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    s->threads = PyMem_RawCalloc((size_t)threads, sizeof(pthread_t));
+    if (!s->threads) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (int i = 0; i < threads; i++) {
+        int err = pthread_create(&s->threads[i], NULL, sender_worker, s);
+        if (err) {
+            sender_stop(s);
+            errno = err;
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        s->nthreads = i + 1;
+    }
+    /* Every thread runs (at its nice value) before the first batch can be queued. */
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&s->mu);
+    while (s->started < s->nthreads)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    Py_END_ALLOW_THREADS
+    return 0;
+}
+
+/* Let the threads finish what is queued, then join them (GIL released meanwhile). */
+static void
+sender_stop(Sender *s)
+{
+    if (!s->threads)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    Py_BEGIN_ALLOW_THREADS
+    for (int i = 0; i < s->nthreads; i++)
+        pthread_join(s->threads[i], NULL);
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(s->threads);
+    s->threads = NULL;
+    s->nthreads = 0;
+}
+
+static PyObject *
+Sender_submit(Sender *s, PyObject *args)
+{
+    PyObject *fds_obj, *data_obj;
+    if (!PyArg_ParseTuple(args, "OO", &fds_obj, &data_obj))
+        return NULL;
+    if (!s->threads || s->stopping) {
+        PyErr_SetString(PyExc_RuntimeError, "Sender is closed");
+        return NULL;
+    }
+    batch_t *b = batch_new(fds_obj, data_obj);
+    if (!b)
+        return NULL;
+    pthread_mutex_lock(&s->mu);
+    b->id = ++s->next_id;
+    if (s->todo_tail)
+        s->todo_tail->next = b;
+    else
+        s->todo = b;
+    s->todo_tail = b;
+    pthread_cond_broadcast(&s->cv);  /* the cv is shared with start-up: wake every waiter */
+    pthread_mutex_unlock(&s->mu);
+    return PyLong_FromLong(b->id);
+}
+
+static PyObject *
+Sender_completed(Sender *s, PyObject *Py_UNUSED(ignored))
+{
+    uint64_t count;
+    if (s->efd >= 0)
+        (void)!read(s->efd, &count, sizeof count); /* reset readiness; the list below is the truth */
+    pthread_mutex_lock(&s->mu);
+    batch_t *b = s->done;
+    s->done = s->done_tail = NULL;
+    pthread_mutex_unlock(&s->mu);
+    PyObject *out = PyList_New(0);
+    while (b) {
+        batch_t *next = b->next;
+        if (out) {
+            PyObject *left = batch_left(b);
+            PyObject *t = left ? Py_BuildValue("(lN)", b->id, left) : NULL;
+            if (!t || PyList_Append(out, t) < 0)
+                Py_CLEAR(out); /* the batches are freed all the same */
+            Py_XDECREF(t);
+        }
+        batch_free(b);
+        b = next;
+    }
+    return out;
+}
+
+static PyObject *
+Sender_fileno(Sender *s, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLong(s->efd);
+}
+
+static PyObject *
+Sender_close(Sender *s, PyObject *Py_UNUSED(ignored))
+{
+    sender_stop(s);
+    Py_RETURN_NONE;
+}
+
+static void
+Sender_dealloc(Sender *s)
+{
+    sender_stop(s);
+    for (batch_t *lists[2] = {s->todo, s->done}, **l = lists; l < lists + 2; l++)
+        for (batch_t *b = *l, *next; b; b = next) {
+            next = b->next;
+            batch_free(b);
+        }
+    if (s->efd >= 0)
+        close(s->efd);
+    if (s->inited) {
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cv);
+    }
+    Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+static PyObject *
+Sender_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    Sender *s = (Sender *)type->tp_alloc(type, 0);
+    if (s)
+        s->efd = -1;
+    return (PyObject *)s;
+}
+
+static PyMethodDef sender_methods[] = {
+    {"submit", (PyCFunction)Sender_submit, METH_VARARGS, "submit(fds, data) -> batch id (sent by the threads)."},
+    {"completed", (PyCFunction)Sender_completed, METH_NOARGS,
+     "completed() -> [(batch id, [(index, sent), ...])] for the batches sent since the last call."},
+    {"fileno", (PyCFunction)Sender_fileno, METH_NOARGS, "fileno() -> the eventfd, readable once a batch is done."},
+    {"close", (PyCFunction)Sender_close, METH_NOARGS, "close(): send what is queued, stop the threads."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject SenderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "edge_agent.api._wsfanout.Sender",
+    .tp_basicsize = sizeof(Sender),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Sender(threads=2, nice=0): batches of sends by threads that never take the GIL.",
+    .tp_new = Sender_new,
+    .tp_init = (initproc)Sender_init,
+    .tp_dealloc = (destructor)Sender_dealloc,
+    .tp_methods = sender_methods,
+};
 
 static PyMethodDef methods[] = {
     {"send_each", send_each, METH_VARARGS,
@@ -131,5 +434,10 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__wsfanout(void)
 {
-    return PyModule_Create(&module);
+    if (PyType_Ready(&SenderType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddObjectRef(m, "Sender", (PyObject *)&SenderType) < 0)
+        Py_CLEAR(m);
+    return m;
 }

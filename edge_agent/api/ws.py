@@ -75,7 +75,7 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
         try:
             await write_queued()
         finally:
-            frames.done = True  # nothing more goes to this socket, directly either
+            frames.stop()  # nothing more goes to this socket, directly either
 
     async def write_queued() -> None:
         # Whatever is queued when the writer wakes goes out in one write (see wsframes.py).

@@ -75,6 +75,7 @@ class FrameWriter:
         self.done = False     # the socket's writer has stopped: nothing more is written
         self._idle: asyncio.Event | None = None
         self._deferred: list[bytes] = []
+        self._dup = -1  # the fan-out threads' fd for this socket (claim), closed by stop()
         self._close_deferred = False
         if self.proto is not None:
             self.transport = self.proto.transport
@@ -92,15 +93,32 @@ class FrameWriter:
         p, t = self.proto, self.transport
         if p.close_sent or p.disconnected or not p.writable.is_set() or t.is_closing() or t.get_write_buffer_size():
             return None
-        try:
-            fd = os.dup(self.fd)  # the fd is ours while the transport is open (checked just above)
-        except OSError:
-            return None
+        fd = self._dup
+        if fd < 0:
+            try:
+                # One dup() for the socket's life, closed by stop(): the thread writes to it, so a
+                # socket closed meanwhile cannot pass its number to a new connection.
+                fd = self._dup = os.dup(self.fd)  # the fd is ours while the transport is open (checked above)
+            except OSError:
+                return None
         self.busy = True
         return fd
 
+    def stop(self) -> None:
+        """Nothing more goes to this socket, directly either; its fan-out fd is closed once free."""
+        self.done = True
+        if not self.busy:
+            self._close_dup()
+
+    def _close_dup(self) -> None:
+        if self._dup >= 0:
+            fd, self._dup = self._dup, -1
+            os.close(fd)
+
     def release(self, rest: bytes) -> None:
         self.busy = False
+        if self.done:
+            self._close_dup()
         t = self.transport
         if not t.is_closing():
             if rest:
@@ -110,6 +128,7 @@ class FrameWriter:
         self._deferred.clear()
         if self._close_deferred:
             self._close_deferred = False
+            self._close_dup()  # else the dup keeps the connection open after the transport's close
             t.close()
         if self._idle is not None:
             self._idle.set()
@@ -170,7 +189,14 @@ class _Guard:
         if self._w.busy:
             self._w._close_deferred = True
         else:
+            self._w._close_dup()
             self._t.close()
+
+    def abort(self) -> None:
+        self._w._close_deferred = False
+        if not self._w.busy:
+            self._w._close_dup()
+        self._t.abort()
 
     def is_closing(self) -> bool:
         return bool(self._t.is_closing() or self._w._close_deferred)

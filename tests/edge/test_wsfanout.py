@@ -138,7 +138,7 @@ async def test_writes_wait_while_the_thread_holds_the_socket_then_follow_it(impl
     await asyncio.sleep(0.01)
     assert not ack.done() and proto.transport.get_write_buffer_size() == 0
     card = frame(b"card")
-    assert impl([fd], card, True) == []
+    assert impl([fd], card, False) == []
     w.release(b"")
     await ack
     assert _texts(await _drain(b, 3 * 2 + len("card") + len("ping") + len("ack"))) == ["card", "ping", "ack"]
@@ -152,7 +152,7 @@ async def test_the_part_the_kernel_did_not_take_goes_before_everything_else(impl
     data = frame(big.encode())
     fd = w.claim()
     assert fd is not None
-    left = impl([fd], data, True)
+    left = impl([fd], data, False)
     assert left and left[0][1] < len(data)                   # partial: the buffer filled up
     ack = asyncio.ensure_future(w.write(["ack"]))
     proto.transport.write(frame(b"ping"))
@@ -171,7 +171,7 @@ async def test_a_close_while_held_waits_for_the_broadcast() -> None:
     proto.transport.write(frame(b"bye"))
     proto.transport.close()                                  # uvicorn closing: after the broadcast
     assert proto.transport.is_closing()
-    WF.send_each([fd], frame(b"card"), True)
+    WF.send_each([fd], frame(b"card"), False)
     w.release(b"")
     assert _texts(await _drain(b, 6 + 5)) == ["card", "bye"]
     await asyncio.sleep(0.01)
@@ -197,7 +197,7 @@ async def test_a_reply_is_written_at_once_only_when_nothing_is_under_way() -> No
     fd = w.claim()
     assert fd is not None
     assert not w.write_now(b"ack2")                          # the thread holds it: the caller queues it
-    WF.send_each([fd], frame(b"card"), True)
+    WF.send_each([fd], frame(b"card"), False)
     w.release(b"")
     proto.writable.clear()                                   # flow control paused the socket
     assert not w.write_now(b"ack3")
@@ -276,3 +276,106 @@ async def test_a_socket_that_cannot_take_more_is_queued_and_dropped_at_the_bound
     assert q.get_nowait() is None                            # the too_slow rule
     proto.transport.abort()
     b.close()
+
+
+async def test_one_fd_per_socket_for_the_threads_closed_once_the_writer_stops_and_the_thread_is_done() -> None:
+    w, proto, b = await _socket()
+    fd = w.claim()
+    assert fd is not None and fd != w.fd
+    w.release(b"")
+    assert w.claim() == fd                                   # the same dup() every time
+    w.stop()                                                 # the writer stopped while the thread holds it
+    os.fstat(fd)                                             # still open: the thread may be writing
+    assert WF.send_each([fd], frame(b"last"), False) == []
+    w.release(b"")
+    with pytest.raises(OSError):
+        os.fstat(fd)                                         # closed with the release
+    assert w.claim() is None
+    w2, proto2, b2 = await _socket()
+    fd2 = w2.claim()
+    assert fd2 is not None
+    w2.release(b"")
+    w2.stop()                                                # idle: closed at once
+    with pytest.raises(OSError):
+        os.fstat(fd2)
+    assert _texts(await _drain(b, 6)) == ["last"]
+    for p, s in ((proto, b), (proto2, b2)):
+        p.transport.close()
+        s.close()
+
+
+needs_c = pytest.mark.skipif(not WF.AVAILABLE, reason="the C extension is not built")
+
+
+def _nices() -> list[int]:
+    """The nice value of every thread of this process."""
+    out = []
+    for tid in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{tid}/stat") as f:
+            out.append(int(f.read().rsplit(")", 1)[1].split()[16]))
+    return out
+
+
+def _collect(sender: Any, batches: int) -> dict[int, list[tuple[int, int]]]:
+    """Wait on the Sender's eventfd until `batches` batches are reported."""
+    import select
+
+    got: dict[int, list[tuple[int, int]]] = {}
+    while len(got) < batches:
+        assert select.select([sender.fileno()], [], [], 5)[0], "no batch reported within 5 s"
+        got.update(dict(sender.completed()))
+    return got
+
+
+@needs_c
+def test_sender_threads_send_every_batch_and_report_what_was_not_taken() -> None:
+    from edge_agent.api._wsfanout import Sender
+
+    before = _nices().count(7)
+    sender = Sender(2, 7)
+    try:
+        pairs = [_pair() for _ in range(40)]
+        small, peer = _pair(sndbuf=4096)
+        dead_a, dead_b = _pair()
+        dead_b.close()
+        big = b"z" * (1 << 21)
+        one = sender.submit([a.fileno() for a, _ in pairs[:20]], b"card")
+        two = sender.submit([a.fileno() for a, _ in pairs[20:]], [f"own{i}".encode() for i in range(20)])
+        three = sender.submit([small.fileno(), dead_a.fileno()], [big, b"late"])
+        got = _collect(sender, 3)
+        assert got[one] == [] and got[two] == []
+        assert [_read_all(b, 4) for _, b in pairs[:20]] == [b"card"] * 20
+        assert [_read_all(b, 3 + len(str(i))) for i, (_, b) in enumerate(pairs[20:])] == [
+            f"own{i}".encode() for i in range(20)]
+        (i_small, sent_small), (i_dead, sent_dead) = sorted(got[three])
+        assert (i_small, i_dead) == (0, 1) and 0 < sent_small < len(big) and sent_dead == 0
+        assert sender.completed() == []  # reported once
+        with pytest.raises(TypeError):
+            sender.submit([pairs[0][0].fileno()], "text, not bytes")
+        with pytest.raises(ValueError):
+            sender.submit([pairs[0][0].fileno()], [b"a", b"b"])
+        assert sender.completed() == []  # refused batches were never queued
+        # The threads run at the nice value asked for (the event loop keeps its own).
+        assert _nices().count(7) == before + 2 and os.getpriority(os.PRIO_PROCESS, 0) == 0
+    finally:
+        sender.close()
+    for a, b in pairs + [(small, peer), (dead_a, dead_b)]:
+        a.close()
+        b.close()
+
+
+@needs_c
+def test_sender_close_sends_what_is_queued_then_refuses_more() -> None:
+    from edge_agent.api._wsfanout import Sender
+
+    sender = Sender(1)
+    pairs = [_pair() for _ in range(200)]
+    ids = [sender.submit([a.fileno()], b"bye") for a, _ in pairs]
+    sender.close()
+    assert sorted(dict(sender.completed())) == sorted(ids)
+    assert all(_read_all(b, 3) == b"bye" for _, b in pairs)
+    with pytest.raises(RuntimeError):
+        sender.submit([pairs[0][0].fileno()], b"more")
+    for a, b in pairs:
+        a.close()
+        b.close()
