@@ -251,3 +251,70 @@ async def test_keepalive_pings_only_a_peer_that_has_gone_silent(make_edge: Any) 
     assert any(op == 0x9 for op, _ in silent.t.server_frames())
     await asyncio.sleep(0.6)  # now the talker is silent too: pinged, then failed for no pong
     assert any(op == 0x9 for op, _ in talker.t.server_frames())
+
+
+# --- the real edge app under uvicorn with this protocol, and a client we did not write ----------
+
+
+@pytest.fixture
+async def edge_server(casino: Any) -> Any:
+    import uvicorn
+
+    from edge_agent.api.app import create_app
+    from tests.edge.conftest import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(capture(create_app(casino)), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off", ws=wsproto.PlayerProtocol))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    yield f"127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+async def test_the_websockets_client_plays_through_either_path(casino: Any, edge_server: str, compression: Any,
+                                                               monkeypatch: Any) -> None:
+    """Without compression the client's messages take the direct path, with permessage-deflate
+    uvicorn's; the answers are the same, fragmented messages included."""
+    import json
+
+    import websockets
+
+    from tests.edge.conftest import fund, player_token
+
+    direct: list[str] = []
+    attach = wsproto.deliver_text
+
+    def counting(proto: Any, handler: Any) -> bool:
+        def h(text: str) -> None:
+            direct.append(text)
+            handler(text)
+        return attach(proto, h if handler is not None else None)
+
+    monkeypatch.setattr(wsproto, "deliver_text", counting)
+    psn = casino.ensure_player("alice")
+    await fund(casino, psn, 10_000)
+    casino.open_round("roulette-1")
+    async with websockets.connect(f"ws://{edge_server}/v1/ws?token={player_token('alice')}",
+                                  compression=compression) as ws:
+        assert json.loads(await ws.recv())["type"] == "hello"
+        await ws.send(json.dumps({"type": "bet", "req": 1, "table_id": "roulette-1", "spot": "red", "amount": 500}))
+        await ws.send("{broken")
+        bet = json.dumps({"type": "bet", "req": 2, "table_id": "roulette-1", "spot": "black", "amount": 300})
+        await ws.send([bet[:20], bet[20:]])  # one message in two frames
+        await ws.send(b"\x00binary")
+        got: dict[Any, Any] = {}
+        while len(got) < 4:
+            m = json.loads(await ws.recv())
+            key = m.get("req") if m.get("req") is not None else m["error"]["code"]
+            got[key] = m
+    assert got[1]["type"] == "bet.accepted" and got[2]["type"] == "bet.accepted"
+    assert got[2]["balance"] == 10_000 - 500 - 300
+    assert set(got) == {1, 2, "malformed_json", "invalid_request"}
+    if compression is None:
+        assert json.loads(direct[0])["req"] == 1 and "{broken" in direct
+    else:
+        assert direct == []  # every frame compressed: uvicorn's path
