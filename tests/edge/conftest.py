@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -77,15 +78,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-async def live_server(casino: Casino) -> AsyncIterator[str]:
-    """The edge app on a real socket (for WebSocket tests)."""
+@contextlib.asynccontextmanager
+async def serving(app: Any, ws: Any) -> AsyncIterator[str]:
+    """`app` under uvicorn on a free loopback port, with the WebSocket protocol `ws`: host:port."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(casino), host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off", ws="websockets"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off", ws=ws))
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)
-    yield f"127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def live_server(casino: Casino) -> AsyncIterator[str]:
+    """The edge app on a real socket (for WebSocket tests)."""
+    async with serving(create_app(casino), "websockets") as where:
+        yield where

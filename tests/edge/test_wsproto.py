@@ -258,20 +258,11 @@ async def test_keepalive_pings_only_a_peer_that_has_gone_silent(make_edge: Any) 
 
 @pytest.fixture
 async def edge_server(casino: Any) -> Any:
-    import uvicorn
-
     from edge_agent.api.app import create_app
-    from tests.edge.conftest import free_port
+    from tests.edge.conftest import serving
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(capture(create_app(casino)), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off", ws=wsproto.PlayerProtocol))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    yield f"127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(capture(create_app(casino)), wsproto.PlayerProtocol) as where:
+        yield where
 
 
 @pytest.mark.parametrize("compression", [None, "deflate"])
