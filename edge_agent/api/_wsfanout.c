@@ -202,6 +202,7 @@ typedef struct {
     int stopping;
     int started; /* threads running (their nice value set) */
     int inited;  /* mu and cv initialised */
+    pid_t pid;   /* the process whose threads these are: a fork()ed child has none of them */
     long next_id;
 } Sender;
 
@@ -259,6 +260,7 @@ Sender_init(Sender *s, PyObject *args, PyObject *kw)
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     s->inited = 1;
+    s->pid = getpid();
     s->nice = nice;
     s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s->efd < 0) {
@@ -296,6 +298,12 @@ sender_stop(Sender *s)
 {
     if (!s->threads)
         return;
+    if (s->pid != getpid()) { /* a fork()ed child: the threads (and maybe the lock) are the parent's */
+        s->threads = NULL;
+        s->nthreads = 0;
+        s->stopping = 1;
+        return;
+    }
     pthread_mutex_lock(&s->mu);
     s->stopping = 1;
     pthread_cond_broadcast(&s->cv);
@@ -315,8 +323,8 @@ Sender_submit(Sender *s, PyObject *args)
     PyObject *fds_obj, *data_obj;
     if (!PyArg_ParseTuple(args, "OO", &fds_obj, &data_obj))
         return NULL;
-    if (!s->threads || s->stopping) {
-        PyErr_SetString(PyExc_RuntimeError, "Sender is closed");
+    if (!s->threads || s->stopping || s->pid != getpid()) {
+        PyErr_SetString(PyExc_RuntimeError, "Sender is closed (or is the parent process's)");
         return NULL;
     }
     batch_t *b = batch_new(fds_obj, data_obj);
@@ -338,6 +346,8 @@ static PyObject *
 Sender_completed(Sender *s, PyObject *Py_UNUSED(ignored))
 {
     uint64_t count;
+    if (s->pid != getpid()) /* a fork()ed child: the batches are the parent's */
+        return PyList_New(0);
     if (s->efd >= 0)
         (void)!read(s->efd, &count, sizeof count); /* reset readiness; the list below is the truth */
     pthread_mutex_lock(&s->mu);
@@ -384,7 +394,7 @@ Sender_dealloc(Sender *s)
         }
     if (s->efd >= 0)
         close(s->efd);
-    if (s->inited) {
+    if (s->inited && s->pid == getpid()) {
         pthread_mutex_destroy(&s->mu);
         pthread_cond_destroy(&s->cv);
     }

@@ -379,3 +379,33 @@ def test_sender_close_sends_what_is_queued_then_refuses_more() -> None:
     for a, b in pairs:
         a.close()
         b.close()
+
+
+@needs_c
+def test_a_forked_child_neither_uses_nor_waits_for_its_parents_sender_threads() -> None:
+    from edge_agent.api._wsfanout import Sender
+
+    sender = Sender(2)
+    a, b = _pair()
+    pid = os.fork()
+    if pid == 0:  # the child: no threads of the parent's here; close and drop must not hang
+        code = 0
+        try:
+            try:
+                sender.submit([a.fileno()], b"from the child")
+                code = 1
+            except RuntimeError:
+                pass
+            if sender.completed() != []:
+                code = 2
+            sender.close()
+        except BaseException:  # noqa: BLE001
+            code = 3
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    batch = sender.submit([a.fileno()], b"parent")  # the parent's threads still work
+    assert _collect(sender, 1) == {batch: []} and _read_all(b, 6) == b"parent"
+    sender.close()
+    a.close()
+    b.close()
