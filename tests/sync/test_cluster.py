@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 import nats
 import nats.errors
+import nats.js.errors
 import pytest
 
 from contract import sync as S
@@ -72,12 +73,12 @@ async def test_kill_the_connected_node_under_load(tmp_path, cluster):
     cluster.start_node(victim)  # rejoins and catches up: the copy read below is the restarted node's
     await asyncio.to_thread(cluster.wait_streams_current, [S.JOURNAL_STREAM])
     assert sync.sent_seq == c.store.seq
-    for attempt in range(3):  # an API request may time out while a loaded box re-elects leaders
-        try:
+    for attempt in range(5):  # an API request may time out, or find JetStream unavailable (503),
+        try:                  # while a loaded box re-elects the restarted node's stream leaders
             got = [e for e, _ in await read_stream(cluster.seeds[victim], "mt-1")]
             break
-        except nats.errors.TimeoutError:
-            if attempt == 2:
+        except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
+            if attempt == 4:
                 raise
             await asyncio.sleep(2)
     check_exactly_once(got, c.store.seq, c.store.head)
