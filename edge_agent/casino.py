@@ -27,6 +27,7 @@ from edge_agent.app.rounds import RoundScheduler
 from edge_agent.app.seeds import SeedVault
 from edge_agent.app.views import Views
 from edge_agent.config import EdgeConfig
+from edge_agent.domain import games
 from edge_agent.domain import state as ST
 from edge_agent.events import EventHub
 from edge_agent.journal.store import JournalStore
@@ -99,6 +100,9 @@ class Casino:
 
     async def act(self, psn: str, table_id: Any, action: Mapping[str, Any]) -> dict[str, Any]:
         return await self.rounds.act(psn, table_id, action)
+
+    def submit_act(self, psn: str, table_id: Any, action: Mapping[str, Any], answer: games.Answer) -> None:
+        self.rounds.submit(psn, table_id, action, answer)
 
     async def feed_up(self, table_id: str) -> None:
         await self.rounds.feed_up(table_id)

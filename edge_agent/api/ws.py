@@ -119,14 +119,12 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
         else:
             send({"type": "bets.result", "req": req, "error": {"code": "journal_failed", "message": str(exc)}})
 
-    async def act(req: Any, msg: dict[str, Any]) -> None:
-        try:
-            result = await casino.act(psn, msg.get("table_id"), msg)
-            send({"type": "act.accepted", "req": req, **result})
-        except DomainError as err:
-            send({"type": "act.refused", "req": req, "error": err.as_dict()})
+    def answer_act(req: Any, result: dict[str, Any] | None, err: BaseException | None) -> None:
+        if err is None:
+            send({"type": "act.accepted", "req": req, **(result or {})})
+        else:
+            send({"type": "act.refused", "req": req, "error": {"code": "journal_failed", "message": str(err)}})
 
-    acting: set[asyncio.Task[None]] = set()
     writing = asyncio.create_task(writer())
     stop_reminders = app_state.reality.watch(psn, send)
     send({"type": "hello", "player": psn, "wallet": casino.wallet(psn),
@@ -168,8 +166,10 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
                 casino.betting.submit_batch(psn, bets).add_done_callback(functools.partial(answer_batch, req))
             elif kind == "act":
                 # A decision in a game's play phase (e.g. blackjack's hit/stand), answered once durable.
-                acting.add(t := asyncio.create_task(act(req, msg)))
-                t.add_done_callback(acting.discard)
+                try:
+                    casino.submit_act(psn, msg.get("table_id"), msg, functools.partial(answer_act, req))
+                except DomainError as err:
+                    send({"type": "act.refused", "req": req, "error": err.as_dict()})
             elif kind == "ping":
                 send({"type": "pong", "t": msg.get("t"), "server_ts": casino.clock()})
             elif kind == "subscribe":

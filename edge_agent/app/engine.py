@@ -53,6 +53,10 @@ class Engine:
         """Wait until `e` (default: everything recorded so far) is committed."""
         await self.store.durable(self.store.seq if e is None else e["seq"])
 
+    def when_durable(self, e: Entry, done: Callable[[BaseException | None], None]) -> None:
+        """Call `done(None)` from the event loop once `e` is committed (`done(error)` if the journal fails)."""
+        self.store.when_durable(e["seq"], done)
+
     def table(self, table_id: Any) -> ST.Table:
         t = self.state.tables.get(table_id) if isinstance(table_id, str) else None
         if t is None:

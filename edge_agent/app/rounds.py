@@ -27,6 +27,7 @@ from edge_agent.domain import errors as E
 from edge_agent.domain import games
 from edge_agent.domain import responsible as RG
 from edge_agent.domain import state as ST
+from edge_agent.journal.store import JournalFailed
 
 log = structlog.get_logger("casino")
 
@@ -81,12 +82,7 @@ class _Play:
         return self._t.round is not self._r
 
     async def record(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
-        if self._ended():
-            raise games.RoundEnded(f"round {self._r.n} of {self._r.table_id} has ended")
-        if kind not in games.get(self._r.game).play_kinds:
-            raise ValueError(f"{kind!r} is not a journal kind of {self._r.game}")
-        e = self._s.engine.record(kind, {**data, "table_id": self._r.table_id, "chain_id": self._r.chain_id,
-                                         "n": self._r.n})
+        e = self._append(kind, data)
         await self._s.engine.durable(e)
         w = self._s.witness
         if w is not None and w.checks(self._r.table_id):  # cards shown live: the camera must see them
@@ -94,6 +90,21 @@ class _Play:
             if reason is not None and not self._ended():
                 await self._s.engine.durable(self._s.void(self._t, reason))
         return e
+
+    def record_soon(self, kind: str, data: dict[str, Any],
+                    done: Callable[[dict[str, Any], BaseException | None], None]) -> dict[str, Any]:
+        e = self._append(kind, data)
+        self._s.engine.when_durable(
+            e, lambda err: done(e, None if err is None else JournalFailed(str(err))))
+        return e
+
+    def _append(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        if self._ended():
+            raise games.RoundEnded(f"round {self._r.n} of {self._r.table_id} has ended")
+        if kind not in games.get(self._r.game).play_kinds:
+            raise ValueError(f"{kind!r} is not a journal kind of {self._r.game}")
+        return self._s.engine.record(kind, {**data, "table_id": self._r.table_id, "chain_id": self._r.chain_id,
+                                            "n": self._r.n})
 
     def announce(self, event: dict[str, Any]) -> None:
         self._s.engine.publish_table(self._r.table_id, {**event, "table_id": self._r.table_id, "n": self._r.n})
@@ -344,6 +355,14 @@ class RoundScheduler:
         if play is None:
             raise E.DomainError(NOT_IN_PLAY, "the table's round takes no decisions now", 409)
         return await play.act(psn, action)
+
+    def submit(self, psn: str, table_id: Any, action: Mapping[str, Any], answer: games.Answer) -> None:
+        """`act` without a task (the WebSocket's path): refused at once, or answered once durable."""
+        t = self.engine.table(table_id)
+        play = self._playing.get(t.spec.table_id)
+        if play is None:
+            raise E.DomainError(NOT_IN_PLAY, "the table's round takes no decisions now", 409)
+        play.submit(psn, action, answer)
 
     # --- the table loop -----------------------------------------------------------------------
 

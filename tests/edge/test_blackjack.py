@@ -440,3 +440,61 @@ async def test_a_held_table_event_goes_out_alone_after_its_time_or_first_with_th
     eng.hold_table(TABLE, {"type": "d"}, 5)
     eng.flush_table(TABLE)
     assert q.get_nowait()["type"] == "d"
+
+
+async def test_submitted_decisions_are_answered_before_the_step_card(bj: Casino, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The WebSocket's path: no task per decision. A refusal raises at once and changes nothing;
+    an accepted decision is answered from the journal's commit, before the step's card is out
+    (a player's mirror of its hand relies on that order); a failed commit answers the error and
+    does not hold the step."""
+    from edge_agent.journal.store import JournalFailed
+
+    stack(monkeypatch, ["5S", "9H", "6D", "TC", "7D", "8C"])
+    a, b, c = await players(bj, "sub-a", "sub-b", "sub-c")
+    rnd = Round(bj)
+    await rnd.start({a: 100, b: 100, c: 100})
+    order: list[str] = []
+    answers: dict[str, tuple[Any, Any]] = {}
+    real_publish = bj.engine.publish_table
+
+    def publish(table_id: str, event: dict[str, Any]) -> None:
+        order.append(event["type"])
+        real_publish(table_id, event)
+
+    monkeypatch.setattr(bj.engine, "publish_table", publish)
+
+    def answer(who: str) -> Any:
+        def done(result: Any, err: Any) -> None:
+            order.append(f"answer:{who}")
+            answers[who] = (result, err)
+        return done
+
+    seq, cash = bj.store.seq, dict(bj.state.ledger.balances)
+    with pytest.raises(DomainError) as exc:
+        bj.submit_act(a, TABLE, {"action": "hit", "step": 2}, answer("never"))
+    assert exc.value.code == BJ.DECISIONS_CLOSED and "never" not in answers
+    assert bj.store.seq == seq and dict(bj.state.ledger.balances) == cash
+
+    real_when_durable = bj.engine.when_durable
+
+    def failing(e: dict[str, Any], done: Any) -> None:
+        if e["data"].get("bet_id") == rnd.receipts[c]["bet_id"]:
+            done(OSError("disk full"))  # this one commit fails
+        else:
+            real_when_durable(e, done)
+
+    monkeypatch.setattr(bj.engine, "when_durable", failing)
+    bj.submit_act(a, TABLE, {"action": "double", "step": 1}, answer("a"))
+    bj.submit_act(b, TABLE, {"action": "hit", "step": 1}, answer("b"))
+    bj.submit_act(c, TABLE, {"action": "stand", "step": 1}, answer("c"))  # the last: the window closes
+    card = await rnd.next("blackjack.card")
+    assert card["step"] == 1 and card["takers"] == 2
+    assert order.index("blackjack.card") > max(order.index(f"answer:{w}") for w in "ab")
+    (ra, ea), (rb, eb), (rc, ec) = answers["a"], answers["b"], answers["c"]
+    assert ea is None and ra["action"] == "double" and ra["amount"] == 100 and ra["stake"] == 200
+    assert eb is None and rb["action"] == "hit" and rb["seq"] > ra["seq"]
+    assert rc is None and isinstance(ec, JournalFailed) and "disk full" in str(ec)
+    monkeypatch.setattr(bj.engine, "when_durable", real_when_durable)
+    if card.get("next_step"):
+        await rnd.stand_out([a, b, c], card["next_step"])
+    await rnd.finish()

@@ -30,12 +30,13 @@ The interface, in the order a round uses it:
 from __future__ import annotations
 
 from edge_agent.domain.games.baccarat import Baccarat
-from edge_agent.domain.games.base import Game, PlayContext, PlayPhase, RoundEnded, Settlement
+from edge_agent.domain.games.base import Answer, Game, PlayContext, PlayPhase, RoundEnded, Settlement
 from edge_agent.domain.games.blackjack import Blackjack
 from edge_agent.domain.games.roulette import Roulette
 
 __all__ = [
     "REGISTRY",
+    "Answer",
     "Game",
     "PlayContext",
     "PlayPhase",

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from contract import fairness
 from edge_agent.domain.rounds import Round
+
+#: how a play phase answers a decision: (result, None) once durable, (None, error) if the journal failed
+Answer = Callable[[dict[str, Any] | None, BaseException | None], None]
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,12 @@ class PlayContext(Protocol):
         """Journal one entry of this round (`kind` in the game's `play_kinds`; table_id, chain_id and n
         are filled in), fold it and return it once durable. Raises `RoundEnded` if the round is over."""
 
+    def record_soon(self, kind: str, data: dict[str, Any],
+                    done: Callable[[dict[str, Any], BaseException | None], None]) -> dict[str, Any]:
+        """`record` without waiting: append and fold now, return the entry, and call `done(entry,
+        None)` from the event loop once it is durable (`done(entry, error)` if the journal fails).
+        For entries no camera must see (a decision). Raises `RoundEnded` if the round is over."""
+
     def announce(self, event: dict[str, Any]) -> None:
         """Publish an event to the table's watchers (`table_id` and `n` are filled in)."""
 
@@ -78,6 +87,11 @@ class PlayPhase(Protocol):
 
     async def act(self, player: str, action: Mapping[str, Any]) -> dict[str, Any]:
         """A player's decision during the play phase; returns once durable; DomainError to refuse."""
+
+    def submit(self, player: str, action: Mapping[str, Any], answer: Answer) -> None:
+        """`act` without a task: refuse at once (DomainError, nothing changed) or take the decision
+        now and call `answer(result, None)` once it is durable (`answer(None, error)` if the journal
+        fails). The answer comes before anything the phase publishes after the decision."""
 
 
 class RoundEnded(Exception):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -17,7 +18,7 @@ import orjson
 
 from contract import blackjack as BJ
 from edge_agent.domain import errors as E
-from edge_agent.domain.games.base import Game, PlayContext, RoundEnded, Settlement
+from edge_agent.domain.games.base import Answer, Game, PlayContext, RoundEnded, Settlement
 from edge_agent.domain.rounds import Round
 
 DEFAULT_WINDOW_S = 6.0
@@ -187,12 +188,25 @@ class Phase:
                 "allowed": self.play.allowed(bet_id) if self.open else []}
 
     async def act(self, player: str, action: Mapping[str, Any]) -> dict[str, Any]:
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+        def answer(result: dict[str, Any] | None, err: BaseException | None) -> None:
+            if not fut.done():
+                fut.set_exception(err) if err is not None else fut.set_result(result or {})
+
+        self.submit(player, action, answer)
+        return await fut
+
+    def submit(self, player: str, action: Mapping[str, Any], answer: Answer) -> None:
+        # No task per decision: thousands come in within a second of a step opening, and each
+        # is answered from the journal's commit callback (see `_answered`).
         key = action.get("idempotency_key")
         if isinstance(key, str) and key:
-            return await self._idempotent(player, key, action)
-        return await self._act(player, action)
+            self._submit_idempotent(player, key, action, answer)
+        else:
+            self._decide(player, action, answer)
 
-    async def _idempotent(self, player: str, key: str, action: Mapping[str, Any]) -> dict[str, Any]:
+    def _submit_idempotent(self, player: str, key: str, action: Mapping[str, Any], answer: Answer) -> None:
         """Same key + same body -> same answer; same key + other body -> 409 (as for bets).
 
         Kept for the round's life: a decision means nothing once its round has ended."""
@@ -202,21 +216,27 @@ class Phase:
         if known is not None:
             if known[0] != sha:
                 raise E.DomainError("idempotency_conflict", "Idempotency-Key reused with another body", 409)
-            return await asyncio.shield(known[1])
+            known[1].add_done_callback(functools.partial(_answer_from, answer))
+            return
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+        def first(result: dict[str, Any] | None, err: BaseException | None) -> None:
+            if err is not None:
+                fut.set_exception(err)
+                fut.exception()  # retrieved: a retry may never come
+            else:
+                fut.set_result(result or {})
+            answer(result, err)
+
         self._answers[(player, key)] = (sha, fut)
         try:
-            result = await self._act(player, body)
-        except E.DomainError as err:
+            self._decide(player, body, first)
+        except E.DomainError:
             # Refusals change nothing and are not remembered: a retry is judged afresh.
             del self._answers[(player, key)]
-            fut.set_exception(err)
-            fut.exception()
             raise
-        fut.set_result(result)
-        return result
 
-    async def _act(self, player: str, action: Mapping[str, Any]) -> dict[str, Any]:
+    def _decide(self, player: str, action: Mapping[str, Any], answer: Answer) -> None:
         p = self.play
         bet_id = self.by_player.get(player)
         if bet_id is None:
@@ -238,18 +258,44 @@ class Phase:
         if added:
             self.ctx.check_extra_stake(player, added)  # funds, loss limits
         s = p.step
+        data = {"bet_id": bet_id, "step": s, "action": what, "amount": added}
+        # Appended (and the extra stake debited by the fold) at once, then taken by the play, in
+        # this same synchronous step: `check` allowed it, so `decide` cannot refuse it now.
+        self._inflight += 1
+        try:
+            self.ctx.record_soon(BJ.DECISION, data, functools.partial(self._answered, answer, data))
+        except RoundEnded:
+            self._settle_inflight()
+            raise E.DomainError(BJ.DECISIONS_CLOSED, "the round has ended", 409, step=None) from None
+        except BaseException:
+            self._settle_inflight()
+            raise
+        self.journaled += 1
         p.decide(bet_id, what)
         self._waiting.discard(bet_id)
         if not self._waiting:
             self._all_decided.set()  # the step's card follows this decision's entry in the journal
-        # Appended (and the extra stake debited) at once, in this same synchronous step.
-        self._inflight += 1
+
+    def _answered(self, answer: Answer, data: dict[str, Any], e: dict[str, Any], err: BaseException | None) -> None:
+        """The decision's entry is durable (or the journal failed): answer, then count it off.
+
+        Invariant (a player's mirror of its hand relies on it): the answer is sent before the
+        step's card, which `run` publishes only once no decision is in flight (`_acks_sent`)."""
         try:
-            e = await self._record(BJ.DECISION, {"bet_id": bet_id, "step": s, "action": what, "amount": added})
+            if err is None:
+                answer({**data, "seq": e["seq"], "stake": self.bet_of[data["bet_id"]].stake}, None)
+            else:
+                answer(None, err)
         finally:
-            # The caller answers the player in this same task step, before `run` can resume.
-            self._inflight -= 1
-            if not self._inflight:
-                self._idle.set()
-        return {"bet_id": bet_id, "step": s, "action": what, "amount": added, "seq": e["seq"],
-                "stake": self.bet_of[bet_id].stake}
+            self._settle_inflight()
+
+    def _settle_inflight(self) -> None:
+        self._inflight -= 1
+        if not self._inflight:
+            self._idle.set()
+
+
+def _answer_from(answer: Answer, fut: asyncio.Future[dict[str, Any]]) -> None:
+    """A retry of an idempotent decision: the first one's answer, once it has one."""
+    err = fut.exception()
+    answer(None, err) if err is not None else answer(fut.result(), None)
