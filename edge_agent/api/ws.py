@@ -62,10 +62,10 @@ async def player_socket(ws: WebSocket, app_state: Any) -> None:
     frames = FrameWriter(ws)
 
     def send(obj: dict[str, Any]) -> None:
-        # An acknowledgement with nothing queued before it is written now, not by the writer task
+        # An acknowledgement with nothing queued before it is sent now, not by the writer task
         # (one task wake-up less per bet and decision); otherwise it goes ahead of the queue.
         payload = orjson.dumps(obj)
-        if not (events.empty() and frames.write_now(payload)):
+        if not (events.empty() and frames.reply(payload)):
             events.put_ahead(payload.decode())
 
     if frames.fd >= 0:

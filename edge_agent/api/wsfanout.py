@@ -102,6 +102,9 @@ class Broadcaster:
         self._batches: dict[int, tuple[Sequence[Sink], list[int], bytes | list[bytes]]] = {}
         self.batches = 0
         self.handed_back = 0  # sockets whose write the transport finished (partial or refused)
+        # Replies claimed during this loop turn (`reply`), sent together at its end.
+        self._replies: tuple[list[Sink], list[int], list[bytes]] | None = None
+        self._replies_loop: asyncio.AbstractEventLoop | None = None
 
     def send(self, sinks: Sequence[Sink], fds: list[int], data: bytes | list[bytes]) -> None:
         """Write data (one bytes for all, or one per sink) to the claimed sinks."""
@@ -127,6 +130,25 @@ class Broadcaster:
             except Exception:
                 log.exception("broadcast batch refused; the transports write it")
                 self._finish(s, f, d, None)
+
+    def reply(self, sink: Sink, fd: int, data: bytes) -> None:
+        """Send one claimed sink's own reply (an acknowledgement) with the others of this loop
+        turn, as one batch: the replies to one journal commit's decisions are hundreds of sends
+        at 5,000 players, and each send on loopback wakes the player's process, which may take the
+        core from the loop right then; from the threads, the loop keeps reading decisions."""
+        loop = asyncio.get_running_loop()
+        if self._replies is None or self._replies_loop is not loop:
+            self._replies, self._replies_loop = ([], [], []), loop  # a closed loop's claims died with it
+            loop.call_soon(self._send_replies)
+        sinks, fds, datas = self._replies
+        sinks.append(sink)
+        fds.append(fd)
+        datas.append(data)
+
+    def _send_replies(self) -> None:
+        if self._replies is not None:
+            (sinks, fds, datas), self._replies = self._replies, None
+            self.send(sinks, fds, datas)
 
     def _sender_for(self, loop: asyncio.AbstractEventLoop) -> Any:
         """The Sender whose completions this loop reads (a new one when the loop changed)."""

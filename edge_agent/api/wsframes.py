@@ -135,15 +135,20 @@ class FrameWriter:
 
     # --- the socket's own writer ----------------------------------------------------------------
 
-    def write_now(self, payload: bytes) -> bool:
-        """Write one reply (JSON) at once when nothing else is under way for the socket; False:
+    def reply(self, payload: bytes) -> bool:
+        """Send one reply (JSON) now when nothing else is under way for the socket: through the
+        fan-out threads with the others of this loop turn (Broadcaster.reply), or from here; False:
         not now (the caller queues it). The caller checks that nothing is queued for the socket."""
         p = self.proto
         if p is None or self.busy or self.writing or self.done:
             return False
         if p.close_sent or p.disconnected or not p.writable.is_set() or self.transport.is_closing():
             return False
-        self.transport.write(frame(payload))
+        fd = self.claim() if self.fd >= 0 else None
+        if fd is not None:
+            self.fanout.reply(self, fd, frame(payload))
+        else:
+            self.transport.write(frame(payload))
         return True
 
     async def write(self, texts: list[str]) -> None:

@@ -191,26 +191,56 @@ async def test_no_claim_with_a_transport_buffer_or_after_the_writer_stopped() ->
         s.close()
 
 
-async def test_a_reply_is_written_at_once_only_when_nothing_is_under_way() -> None:
+async def _until_free(*ws: FrameWriter) -> None:
+    for _ in range(200):
+        if not any(w.busy for w in ws):
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("a socket stayed held")
+
+
+async def test_a_reply_goes_out_at_once_only_when_nothing_is_under_way() -> None:
     w, proto, b = await _socket()
-    assert w.write_now(b"ack1")                              # idle: straight to the transport
+    assert w.reply(b"ack1")                                  # idle: claimed, sent at the end of this turn
+    assert w.busy and not w.reply(b"ack2")                   # held until then: the caller queues ack2
+    await _until_free(w)
     fd = w.claim()
     assert fd is not None
-    assert not w.write_now(b"ack2")                          # the thread holds it: the caller queues it
+    assert not w.reply(b"ack2")                              # the thread holds it: the caller queues it
     WF.send_each([fd], frame(b"card"), False)
     w.release(b"")
     proto.writable.clear()                                   # flow control paused the socket
-    assert not w.write_now(b"ack3")
+    assert not w.reply(b"ack3")
     proto.writable.set()
     w.writing = True                                         # the writer task has texts in hand
-    assert not w.write_now(b"ack4")
+    assert not w.reply(b"ack4")
     w.writing = False
-    assert w.write_now(b"ack5")
+    assert w.reply(b"ack5")
+    await _until_free(w)
     proto.close_sent = True
-    assert not w.write_now(b"ack6")
+    assert not w.reply(b"ack6")
     assert _texts(await _drain(b, 3 * 2 + 3 * 4)) == ["ack1", "card", "ack5"]
     proto.transport.close()
     b.close()
+
+
+async def test_replies_of_one_loop_turn_go_to_the_threads_as_one_batch(impl: Any) -> None:
+    socks = [await _socket() for _ in range(WF.MIN_THREADED + 4)]
+    fan = socks[0][0].fanout
+    batches = fan.batches
+    for i, (w, _, _) in enumerate(socks):
+        assert w.reply(f"ack{i}".encode())
+    assert all(w.busy for w, _, _ in socks)                  # claimed, not yet written
+    await _until_free(*(w for w, _, _ in socks))
+    assert fan.batches == batches + 1                        # one batch for the whole turn
+    for i, (_, _, b) in enumerate(socks):
+        assert _texts(await _drain(b, 2 + len(f"ack{i}"))) == [f"ack{i}"]
+    w, proto, b = await _socket(sndbuf=4096)
+    proto.transport.write(b"z" * (1 << 20))                  # a transport buffer: no claim, written behind it
+    assert w.reply(b"late") and not w.busy and proto.transport.get_write_buffer_size() > 1 << 19
+    for _, p, s in [*socks, (w, proto, b)]:
+        p.transport.abort()
+        s.close()
 
 
 async def test_the_hub_writes_idle_sockets_directly_and_queues_behind_pending_replies(impl: Any) -> None:
