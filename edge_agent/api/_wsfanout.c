@@ -16,7 +16,9 @@
  * while the event loop keeps answering decisions. MSG_NOSIGNAL: a peer gone is an error, not SIGPIPE.
  *
  * Sender(threads, nice): the same sends done by threads of its own that never take the GIL.
- *   submit(fds, data) -> job id     queue a batch (called by the event loop)
+ *   submit(fds, data, urgent=False) -> job id   queue a batch (called by the event loop); urgent
+ *                                   batches (replies: a few sockets each) go before the others
+ *                                   (a broadcast's), oldest first within each queue
  *   completed() -> [(job id, [(index, sent), ...]), ...]   batches done since the last call
  *   fileno() -> an eventfd, readable once a batch is done (the loop's add_reader)
  *   close()                         finish what is queued, stop the threads
@@ -194,6 +196,7 @@ typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     batch_t *todo, *todo_tail; /* queued, oldest first */
+    batch_t *soon, *soon_tail; /* urgent batches, taken before todo's */
     batch_t *done, *done_tail; /* sent, not yet collected */
     pthread_t *threads;
     int nthreads;
@@ -216,14 +219,22 @@ sender_worker(void *arg)
     s->started++;
     pthread_cond_broadcast(&s->cv);
     for (;;) {
-        while (!s->todo && !s->stopping)
+        while (!s->todo && !s->soon && !s->stopping)
             pthread_cond_wait(&s->cv, &s->mu);  /* shared with Sender_init's wait: spurious wake-ups are fine */
-        batch_t *b = s->todo;
-        if (!b)
+        batch_t *b;
+        if (s->soon) {
+            b = s->soon;
+            s->soon = b->next;
+            if (!s->soon)
+                s->soon_tail = NULL;
+        } else if (s->todo) {
+            b = s->todo;
+            s->todo = b->next;
+            if (!s->todo)
+                s->todo_tail = NULL;
+        } else {
             break; /* stopping, and nothing left to send */
-        s->todo = b->next;
-        if (!s->todo)
-            s->todo_tail = NULL;
+        }
         pthread_mutex_unlock(&s->mu);
         send_all(b->n, b->fds, b->bufs, b->lens, b->sent, 0);
         pthread_mutex_lock(&s->mu);
@@ -321,7 +332,8 @@ static PyObject *
 Sender_submit(Sender *s, PyObject *args)
 {
     PyObject *fds_obj, *data_obj;
-    if (!PyArg_ParseTuple(args, "OO", &fds_obj, &data_obj))
+    int urgent = 0;
+    if (!PyArg_ParseTuple(args, "OO|p", &fds_obj, &data_obj, &urgent))
         return NULL;
     if (!s->threads || s->stopping || s->pid != getpid()) {
         PyErr_SetString(PyExc_RuntimeError, "Sender is closed (or is the parent process's)");
@@ -332,11 +344,12 @@ Sender_submit(Sender *s, PyObject *args)
         return NULL;
     pthread_mutex_lock(&s->mu);
     b->id = ++s->next_id;
-    if (s->todo_tail)
-        s->todo_tail->next = b;
+    batch_t **head = urgent ? &s->soon : &s->todo, **tail = urgent ? &s->soon_tail : &s->todo_tail;
+    if (*tail)
+        (*tail)->next = b;
     else
-        s->todo = b;
-    s->todo_tail = b;
+        *head = b;
+    *tail = b;
     pthread_cond_broadcast(&s->cv);  /* the cv is shared with start-up: wake every waiter */
     pthread_mutex_unlock(&s->mu);
     return PyLong_FromLong(b->id);
@@ -387,7 +400,7 @@ static void
 Sender_dealloc(Sender *s)
 {
     sender_stop(s);
-    for (batch_t *lists[2] = {s->todo, s->done}, **l = lists; l < lists + 2; l++)
+    for (batch_t *lists[3] = {s->soon, s->todo, s->done}, **l = lists; l < lists + 3; l++)
         for (batch_t *b = *l, *next; b; b = next) {
             next = b->next;
             batch_free(b);
@@ -411,7 +424,7 @@ Sender_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 }
 
 static PyMethodDef sender_methods[] = {
-    {"submit", (PyCFunction)Sender_submit, METH_VARARGS, "submit(fds, data) -> batch id (sent by the threads)."},
+    {"submit", (PyCFunction)Sender_submit, METH_VARARGS, "submit(fds, data, urgent=False) -> batch id (sent by the threads; urgent ones first)."},
     {"completed", (PyCFunction)Sender_completed, METH_NOARGS,
      "completed() -> [(batch id, [(index, sent), ...])] for the batches sent since the last call."},
     {"fileno", (PyCFunction)Sender_fileno, METH_NOARGS, "fileno() -> the eventfd, readable once a batch is done."},

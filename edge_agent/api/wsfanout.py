@@ -106,8 +106,9 @@ class Broadcaster:
         self._replies: tuple[list[Sink], list[int], list[bytes]] | None = None
         self._replies_loop: asyncio.AbstractEventLoop | None = None
 
-    def send(self, sinks: Sequence[Sink], fds: list[int], data: bytes | list[bytes]) -> None:
-        """Write data (one bytes for all, or one per sink) to the claimed sinks."""
+    def send(self, sinks: Sequence[Sink], fds: list[int], data: bytes | list[bytes], urgent: bool = False) -> None:
+        """Write data (one bytes for all, or one per sink) to the claimed sinks; `urgent` batches
+        (replies) go to the threads ahead of any broadcast batch still queued."""
         if not sinks:
             return
         if len(sinks) < MIN_THREADED:
@@ -126,7 +127,7 @@ class Broadcaster:
                 fut.add_done_callback(functools.partial(self._done, s, f, d))
                 continue
             try:
-                self._batches[sender.submit(f, d)] = (s, f, d)
+                self._batches[sender.submit(f, d, urgent)] = (s, f, d)
             except Exception:
                 log.exception("broadcast batch refused; the transports write it")
                 self._finish(s, f, d, None)
@@ -148,7 +149,7 @@ class Broadcaster:
     def _send_replies(self) -> None:
         if self._replies is not None:
             (sinks, fds, datas), self._replies = self._replies, None
-            self.send(sinks, fds, datas)
+            self.send(sinks, fds, datas, urgent=True)  # not behind a broadcast's 5,000 sends
 
     def _sender_for(self, loop: asyncio.AbstractEventLoop) -> Any:
         """The Sender whose completions this loop reads (a new one when the loop changed)."""

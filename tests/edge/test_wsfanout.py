@@ -395,6 +395,36 @@ def test_sender_threads_send_every_batch_and_report_what_was_not_taken() -> None
 
 
 @needs_c
+def test_urgent_batches_are_sent_before_queued_broadcasts() -> None:
+    """Replies (urgent) overtake the broadcast batches still queued: an acknowledgement must not
+    wait behind 5,000 sends of a card."""
+    from edge_agent.api._wsfanout import Sender
+
+    sender = Sender(1)
+    wide = [_pair() for _ in range(1500)]
+    few = [_pair() for _ in range(3)]
+    try:
+        fds = [a.fileno() for a, _ in wide]
+        first = sender.submit(fds, b"card")            # the thread starts on it at once
+        later = [sender.submit(fds, b"card") for _ in range(3)]
+        reply = sender.submit([a.fileno() for a, _ in few], b"ack", True)
+        order: list[int] = []
+        while len(order) < 5:
+            import select
+            assert select.select([sender.fileno()], [], [], 5)[0]
+            order += [b for b, _ in sender.completed()]
+        assert order.index(reply) < min(order.index(b) for b in later)
+        assert order.index(first) < min(order.index(b) for b in later)  # the others keep their order
+        assert [order.index(b) for b in later] == sorted(order.index(b) for b in later)
+        assert all(_read_all(b, 3) == b"ack" for _, b in few)
+    finally:
+        sender.close()
+    for a, b in wide + few:
+        a.close()
+        b.close()
+
+
+@needs_c
 def test_sender_close_sends_what_is_queued_then_refuses_more() -> None:
     from edge_agent.api._wsfanout import Sender
 
