@@ -9,6 +9,13 @@ after a random think time of up to `--spread` s. Measured:
 - step card: from the step's window closing (the edge's `closed_ts`, same machine clock) to the
   card reaching the player, over every player and step (the max is "to every player");
 - settlement: from the players' phase ending to the player's own settlement message.
+Each is taken twice: when the message reached the player's socket (`*_arr_*`: the kernel's receive
+time of the read, SO_TIMESTAMPNS) and when the load process got round to reading it (the plain
+names). The 5,000 players share the edge's two cores through four load processes, each reading
+1,250 sockets in turn; the first figure is the edge's delivery, the second adds that queueing.
+- the journal's group commits while the rounds were played (`journal_commits`, and how many took
+  longer than 50 / 100 / 500 ms, fsync included: `journal_commits_over_*`): every acknowledgement
+  waits for its commit, so a stall of the disk shows in the ack tail; read from the edge's /metrics.
 - the edge's CPU while the rounds are played (`edge_cpu_s`, every thread; `edge_loop_cpu_s`, the
   event loop's thread alone): what the rounds cost, steadier from run to run than the tails.
 
@@ -75,27 +82,96 @@ async def _prefund(cfg: dict[str, Any], players: list[str]) -> None:
     c.close()
 
 
-class Conn(asyncio.Protocol):
-    """One player's WebSocket as a bare asyncio protocol: frames parsed straight from the bytes
-    received, so that 1,250 players cost one load process little and the figures measure the edge.
-    Answers the server's pings (a round of 5,000 players outlasts uvicorn's 20 s ping interval)."""
+# SO_TIMESTAMPNS (Linux, asm-generic): each read carries the kernel's receive time of its latest
+# segment (CLOCK_REALTIME), i.e. when the bytes reached the player's socket, whatever the load
+# process was busy with then.
+SO_TIMESTAMPNS = 35
+_TS = struct.Struct("qq")
+
+
+class Conn:
+    """One player's WebSocket on a bare non-blocking socket read by the loop (add_reader):
+    frames parsed straight from the bytes received, so that 1,250 players cost one load process
+    little; every read also gives the kernel's receive time (SO_TIMESTAMPNS), so that delivery is
+    timed at the player's socket, not when this process got round to it. Answers the server's
+    pings (a round of 5,000 players outlasts uvicorn's 20 s ping interval)."""
 
     def __init__(self, player: Player, path: str, host: str) -> None:
         self.player, self.path, self.host = player, path, host
         self.buf = bytearray()
         self.open = False
-        self.connected = asyncio.get_running_loop().create_future()
-        self.closed = asyncio.get_running_loop().create_future()
-        self.transport: asyncio.Transport | None = None
+        self.loop = asyncio.get_running_loop()
+        self.connected = self.loop.create_future()
+        self.closed = self.loop.create_future()
+        self.sock: socket.socket | None = None
+        self.out = bytearray()  # what the kernel did not take yet (rare: frames are small)
+        self.transport = self   # Player.send writes here
 
-    def connection_made(self, transport: Any) -> None:  # uvloop's transports are not asyncio's classes
-        self.transport = transport
+    async def start(self, host: str, port: int) -> None:
+        sock = self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        await self.loop.sock_connect(sock, (host, port))
+        self.loop.add_reader(sock.fileno(), self._readable)
         key = base64.b64encode(os.urandom(16)).decode()
-        transport.write(f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
-                        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-                        .encode())
+        self.write(f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
+                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                   .encode())
 
-    def data_received(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
+        sock = self.sock
+        if sock is None or self.closed.done():
+            return
+        if self.out:
+            self.out += data
+            return
+        try:
+            k = sock.send(data)
+        except BlockingIOError:
+            k = 0
+        except OSError as err:
+            self._close(err)
+            return
+        if k < len(data):
+            self.out += data[k:]
+            self.loop.add_writer(sock.fileno(), self._writable)
+
+    def _writable(self) -> None:
+        sock = self.sock
+        assert sock is not None
+        try:
+            k = sock.send(self.out)
+        except BlockingIOError:
+            return
+        except OSError as err:
+            self._close(err)
+            return
+        del self.out[:k]
+        if not self.out:
+            self.loop.remove_writer(sock.fileno())
+
+    def _readable(self) -> None:
+        sock = self.sock
+        assert sock is not None
+        try:
+            data, anc, _, _ = sock.recvmsg(1 << 16, 64)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as err:
+            self._close(err)
+            return
+        if not data:
+            self._close(ConnectionError("connection lost"))
+            return
+        ts = time.time()
+        for level, kind, cdata in anc:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(cdata) >= 16:
+                sec, nsec = _TS.unpack_from(cdata)
+                ts = sec + nsec / 1e9
+        self.data_received(data, ts)
+
+    def data_received(self, data: bytes, ts: float) -> None:
         buf = self.buf
         buf += data
         if not self.open:
@@ -107,7 +183,7 @@ class Conn(asyncio.Protocol):
                 return
             del buf[:end + 4]
             self.open = True
-            self.player.transport = self.transport
+            self.player.transport = self
             self.connected.set_result(None)
         pos = 0
         while len(buf) - pos >= 2:
@@ -127,11 +203,11 @@ class Conn(asyncio.Protocol):
             pos += head + n
             op = b0 & 0x0F
             if op == 0x1:
-                if not self.player.on(orjson.loads(payload)):
+                if not self.player.on(orjson.loads(payload), ts):
                     self._close(None)
                     return
-            elif op == 0x9 and self.transport is not None:
-                self.transport.write(struct.pack("!BB", 0x8A, 0x80 | n) + b"\x00\x00\x00\x00" + payload)
+            elif op == 0x9:
+                self.write(struct.pack("!BB", 0x8A, 0x80 | n) + b"\x00\x00\x00\x00" + payload)
             elif op == 0x8:
                 self._close(ConnectionError("closed by the edge"))
                 return
@@ -142,12 +218,15 @@ class Conn(asyncio.Protocol):
             self.connected.set_exception(err or ConnectionError("closed"))
         if not self.closed.done():
             self.closed.set_exception(err) if err else self.closed.set_result(None)
-        if self.transport is not None:
-            self.transport.close()
+        self.shutdown()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self._close(exc or ConnectionError("connection lost"))
+    def shutdown(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            self.loop.remove_reader(sock.fileno())
+            if self.out:
+                self.loop.remove_writer(sock.fileno())
+            sock.close()
 
 
 class Player:
@@ -159,11 +238,11 @@ class Player:
         self.play: BJ.Play | None = None
         self.bet_id: str | None = None
         self.n: int | None = None
-        self.sent: dict[str, float] = {}
+        self.sent: dict[str, tuple[float, float]] = {}
         self.dealer_ts = 0
         self.rounds_left = 0
         self.start_at = 1e18  # set once every player of every process is connected
-        self.transport: asyncio.Transport | None = None
+        self.transport: Conn | None = None
 
     def send(self, obj: dict[str, Any]) -> None:
         assert self.transport is not None
@@ -183,7 +262,7 @@ class Player:
         assert h is not None
         action = decide(self.rng, h.cards, p.dealer_up, allowed, noise=0.2)
         req = f"{self.bet_id}:{step}"
-        self.sent[req] = time.perf_counter()
+        self.sent[req] = (time.perf_counter(), time.time())
         self.send({"type": "act", "req": req, "table_id": TABLE, "step": step, "action": action})
         self.counts[action] += 1
 
@@ -216,7 +295,7 @@ class Player:
             except BJ.Refused:
                 self.counts["mirror_lost"] += 1  # the card came first: the edge must not do that
 
-    def on(self, m: dict[str, Any]) -> bool:
+    def on(self, m: dict[str, Any], ts: float) -> bool:
         """Handle one message; False when this player is done."""
         t = m.get("type")
         now_ms = time.time() * 1000
@@ -232,13 +311,15 @@ class Player:
             self._later(self._dealt, m)
         elif t == "blackjack.card" and m.get("n") == self.n:
             self.out["card_ms"].append(now_ms - m["closed_ts"])
+            self.out["card_arr_ms"].append(ts * 1000 - m["closed_ts"])
             self._later(self._card, m)
         elif t == "blackjack.dealer" and m.get("n") == self.n:
             self.dealer_ts = m["closed_ts"]
         elif t in ("act.accepted", "act.refused"):
             t0 = self.sent.pop(m.get("req"), None)
             if t0 is not None:
-                self.out["ack_ms"].append((time.perf_counter() - t0) * 1000)
+                self.out["ack_ms"].append((time.perf_counter() - t0[0]) * 1000)
+                self.out["ack_arr_ms"].append((ts - t0[1]) * 1000)
             if t == "act.accepted":
                 self._later(self._accepted, m)
             elif t == "act.refused":
@@ -246,6 +327,7 @@ class Player:
         elif t == "settlement" and m.get("table_id") == TABLE and m.get("n") == self.n:
             if self.dealer_ts:
                 self.out["settle_ms"].append(now_ms - self.dealer_ts)
+                self.out["settle_arr_ms"].append(ts * 1000 - self.dealer_ts)
             self.counts["settled"] += 1
             self.play = None
             return self.rounds_left > 0
@@ -258,14 +340,13 @@ class Player:
         self.rounds_left = rounds
         loop = asyncio.get_running_loop()
         conn = Conn(self, f"/v1/ws?token={self.token}", f"{host}:{port}")
-        await loop.create_connection(lambda: conn, host, port)
+        await conn.start(host, port)
         await conn.connected
         connected.set()
         try:
             await asyncio.wait_for(conn.closed, max(1.0, deadline - time.time()))
         finally:
-            if conn.transport is not None:
-                conn.transport.close()
+            conn.shutdown()
 
 
 def run_process(host: str, port: int, toks: list[str], rounds: int, spread: float, ready: Any, go: Any,
@@ -274,7 +355,7 @@ def run_process(host: str, port: int, toks: list[str], rounds: int, spread: floa
     import uvloop
 
     async def main() -> tuple[dict[str, list[float]], dict[str, int]]:
-        res: dict[str, list[float]] = {"ack_ms": [], "card_ms": [], "settle_ms": []}
+        res: dict[str, list[float]] = {"ack_ms": [], "card_ms": [], "settle_ms": [], "ack_arr_ms": [], "card_arr_ms": [], "settle_arr_ms": []}
         counts = {a: 0 for a in BJ.ACTIONS} | {"act_refused": 0, "bet_refused": 0, "settled": 0, "voided": 0,
                                                 "mirror_lost": 0}
         rng = random.Random(seed)
@@ -305,6 +386,20 @@ def _cpu_s(pid: int, tid: int | None = None) -> float:
     with open(path) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _commits(port: int) -> dict[str, float]:
+    """casino_journal_commit_seconds from the edge's /metrics: bucket upper bound -> count."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("casino_journal_commit_seconds_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[le] = float(line.rsplit(" ", 1)[1])
+    return out
 
 
 def _pct(xs: list[float], p: float) -> float:
@@ -344,9 +439,10 @@ def run(players: int, procs: int, rounds: int, window: float, spread: float) -> 
             connected = sum(ready.get(timeout=600) for _ in ps)
             start_at = time.time() + 0.5
             cpu0, loop0 = _cpu_s(edge.pid), _cpu_s(edge.pid, edge.pid)
+            commits0 = _commits(port)
             for _ in ps:
                 go.put(start_at)
-            res: dict[str, list[float]] = {"ack_ms": [], "card_ms": [], "settle_ms": []}
+            res: dict[str, list[float]] = {"ack_ms": [], "card_ms": [], "settle_ms": [], "ack_arr_ms": [], "card_arr_ms": [], "settle_arr_ms": []}
             counts: dict[str, int] = {}
             for _ in ps:
                 r, c = out.get(timeout=900)
@@ -355,6 +451,7 @@ def run(players: int, procs: int, rounds: int, window: float, spread: float) -> 
                 for k, v in c.items():
                     counts[k] = counts.get(k, 0) + v
             cpu1, loop1 = _cpu_s(edge.pid), _cpu_s(edge.pid, edge.pid)
+            commits1 = _commits(port)
             for p in ps:
                 p.join()
         finally:
@@ -374,6 +471,13 @@ def run(players: int, procs: int, rounds: int, window: float, spread: float) -> 
             "card_max_ms": _pct(res["card_ms"], 1.0),
             "settle_p50_ms": _pct(res["settle_ms"], 0.5), "settle_p99_ms": _pct(res["settle_ms"], 0.99),
             "settle_max_ms": _pct(res["settle_ms"], 1.0),
+            "journal_commits": int(commits1["+Inf"] - commits0["+Inf"]),
+            **{f"journal_commits_over_{ms}ms": int((commits1["+Inf"] - commits1[le]) - (commits0["+Inf"] - commits0[le]))
+               for ms, le in ((50, "0.05"), (100, "0.1"), (500, "0.5"))},
+            "ack_arr_p50_ms": _pct(res["ack_arr_ms"], 0.5), "ack_arr_p99_ms": _pct(res["ack_arr_ms"], 0.99),
+            "card_arr_p50_ms": _pct(res["card_arr_ms"], 0.5), "card_arr_p99_ms": _pct(res["card_arr_ms"], 0.99),
+            "card_arr_max_ms": _pct(res["card_arr_ms"], 1.0),
+            "settle_arr_p99_ms": _pct(res["settle_arr_ms"], 0.99), "settle_arr_max_ms": _pct(res["settle_arr_ms"], 1.0),
             # The edge's CPU while the rounds were played (every thread; its event loop alone).
             "edge_cpu_s": round(cpu1 - cpu0, 2), "edge_loop_cpu_s": round(loop1 - loop0, 2)}
 

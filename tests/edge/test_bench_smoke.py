@@ -49,5 +49,9 @@ def test_blackjack_benchmark_prints_contract_line():
     line = json.loads(out.stdout.strip().splitlines()[-1])
     assert line["bench"] == "blackjack" and line["connected"] == 6
     assert line["settled"] == 6 and line["settle_p99_ms"] >= line["settle_p50_ms"] > 0
+    # Arrival at the player's socket (kernel receive time) comes before the load process reads it.
+    assert 0 < line["settle_arr_max_ms"] <= line["settle_max_ms"] + 1
+    assert line["journal_commits"] > 0 and line["journal_commits_over_500ms"] <= line["journal_commits"]
     if line["decisions"]:  # a shared blackjack deal leaves nothing to decide
         assert line["ack_p99_ms"] >= line["ack_p50_ms"] > 0
+        assert 0 < line["ack_arr_p50_ms"] <= line["ack_p50_ms"] + 1
