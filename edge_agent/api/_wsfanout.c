@@ -15,7 +15,8 @@
  * 5,000 of them are ~130 ms of one core. Done here, in a worker thread, they run on the other core
  * while the event loop keeps answering decisions. MSG_NOSIGNAL: a peer gone is an error, not SIGPIPE.
  *
- * Sender(threads, nice): the same sends done by threads of its own that never take the GIL.
+ * Sender(threads, nice, batch): the same sends done by threads of its own that never take the GIL
+ * (at `nice`; SCHED_BATCH when `batch`: woken by the loop, they do not preempt it).
  *   submit(fds, data, urgent=False) -> job id   queue a batch (called by the event loop); urgent
  *                                   batches (replies: a few sockets each) go before the others
  *                                   (a broadcast's), oldest first within each queue
@@ -24,14 +25,16 @@
  *   close()                         finish what is queued, stop the threads
  * Python threads need the GIL to take a batch and to hand it back: at a table of 5,000 players the
  * event loop then waits for a core behind the very threads it woke (both cores busy sending), in
- * the middle of claiming the sockets of the next batch. These threads also run at a lower
- * priority (`nice`), so that the loop, when it has work, gets a core first.
+ * the middle of claiming the sockets of the next batch. These threads can also run at a lower
+ * priority (`nice`) or as SCHED_BATCH threads (`batch`), so that a thread the loop has just woken
+ * does not take the loop's core from it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -201,6 +204,7 @@ typedef struct {
     pthread_t *threads;
     int nthreads;
     int nice;
+    int batch; /* SCHED_BATCH threads */
     int efd;
     int stopping;
     int started; /* threads running (their nice value set) */
@@ -215,6 +219,10 @@ sender_worker(void *arg)
     Sender *s = arg;
     if (s->nice > 0) /* Linux: a thread's nice value is its own (setpriority on its tid) */
         (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), s->nice);
+    if (s->batch) { /* woken by the loop, the thread does not preempt it (same share of the CPU) */
+        struct sched_param sp = {0};
+        (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+    }
     pthread_mutex_lock(&s->mu);
     s->started++;
     pthread_cond_broadcast(&s->cv);
@@ -256,9 +264,9 @@ static void sender_stop(Sender *s);
 static int
 Sender_init(Sender *s, PyObject *args, PyObject *kw)
 {
-    int threads = 2, nice = 0;
-    static char *names[] = {"threads", "nice", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|ii", names, &threads, &nice))
+    int threads = 2, nice = 0, batch = 0;
+    static char *names[] = {"threads", "nice", "batch", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|iip", names, &threads, &nice, &batch))
         return -1;
     if (s->inited) {
         PyErr_SetString(PyExc_RuntimeError, "Sender already started");
@@ -273,6 +281,7 @@ Sender_init(Sender *s, PyObject *args, PyObject *kw)
     s->inited = 1;
     s->pid = getpid();
     s->nice = nice;
+    s->batch = batch;
     s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s->efd < 0) {
         PyErr_SetFromErrno(PyExc_OSError);

@@ -44,6 +44,10 @@ THREADS = 2
 # The threads' nice value (_wsfanout.Sender). 0: at 5,000 players a lower priority (5) slowed the
 # sends behind the players' own processes more than it helped the loop (docs/BENCHMARKS.md).
 NICE = int(os.environ.get("EDGE_WS_FANOUT_NICE", "0"))
+# SCHED_BATCH threads (same share of the CPU, no preemption on wake-up): a batch handed over
+# wakes a thread, which otherwise took the core from the loop in the middle of claiming the next
+# sockets; the loop's CPU per request fell by ~10% at 5,000 players (docs/BENCHMARKS.md).
+BATCH = os.environ.get("EDGE_WS_FANOUT_BATCH", "1").lower() not in ("0", "false", "no", "off")
 
 
 def _py_send_each(fds: list[int], data: bytes | list[bytes], close_fds: bool) -> list[tuple[int, int]]:
@@ -155,7 +159,7 @@ class Broadcaster:
         """The Sender whose completions this loop reads (a new one when the loop changed)."""
         if self._loop is not loop:
             self._close_sender()
-            self._sender = Sender(THREADS, NICE)
+            self._sender = Sender(THREADS, NICE, BATCH)
             self._loop = loop
             loop.add_reader(self._sender.fileno(), self._collect)
         return self._sender

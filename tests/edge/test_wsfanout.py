@@ -346,6 +346,30 @@ def _nices() -> list[int]:
     return out
 
 
+def _policies() -> list[int]:
+    """The scheduling policy of every thread of this process (0 SCHED_OTHER, 3 SCHED_BATCH)."""
+    out = []
+    for tid in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{tid}/stat") as f:
+            out.append(int(f.read().rsplit(")", 1)[1].split()[38]))
+    return out
+
+
+@needs_c
+def test_sender_threads_run_as_batch_threads_when_asked() -> None:
+    """SCHED_BATCH: a thread the loop wakes does not preempt the loop (same share of the CPU)."""
+    from edge_agent.api._wsfanout import Sender
+
+    before = _policies().count(3)
+    plain, batch = Sender(1), Sender(2, 0, True)
+    try:
+        assert _policies().count(3) == before + 2
+        assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the caller's own policy is unchanged
+    finally:
+        plain.close()
+        batch.close()
+
+
 def _collect(sender: Any, batches: int) -> dict[int, list[tuple[int, int]]]:
     """Wait on the Sender's eventfd until `batches` batches are reported."""
     import select
