@@ -337,22 +337,24 @@ async def test_one_fd_per_socket_for_the_threads_closed_once_the_writer_stops_an
 needs_c = pytest.mark.skipif(not WF.AVAILABLE, reason="the C extension is not built")
 
 
-def _nices() -> list[int]:
-    """The nice value of every thread of this process."""
+def _threads_stat(field: int) -> list[int]:
+    """One numeric field of /proc/<pid>/task/<tid>/stat for every thread of this process
+    (counted from the state, the field after the command's parenthesis)."""
     out = []
     for tid in os.listdir("/proc/self/task"):
         with open(f"/proc/self/task/{tid}/stat") as f:
-            out.append(int(f.read().rsplit(")", 1)[1].split()[16]))
+            out.append(int(f.read().rsplit(")", 1)[1].split()[field]))
     return out
+
+
+def _nices() -> list[int]:
+    """The nice value of every thread of this process."""
+    return _threads_stat(16)
 
 
 def _policies() -> list[int]:
     """The scheduling policy of every thread of this process (0 SCHED_OTHER, 3 SCHED_BATCH)."""
-    out = []
-    for tid in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{tid}/stat") as f:
-            out.append(int(f.read().rsplit(")", 1)[1].split()[38]))
-    return out
+    return _threads_stat(38)
 
 
 @needs_c
