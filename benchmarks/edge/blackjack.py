@@ -338,7 +338,6 @@ class Player:
 
     async def run(self, host: str, port: int, rounds: int, connected: asyncio.Event, deadline: float) -> None:
         self.rounds_left = rounds
-        loop = asyncio.get_running_loop()
         conn = Conn(self, f"/v1/ws?token={self.token}", f"{host}:{port}")
         await conn.start(host, port)
         await conn.connected

@@ -350,19 +350,17 @@ class RoundScheduler:
 
     async def act(self, psn: str, table_id: Any, action: Mapping[str, Any]) -> dict[str, Any]:
         """A player's decision in the play phase of the table's round; returns once durable."""
-        t = self.engine.table(table_id)
-        play = self._playing.get(t.spec.table_id)
-        if play is None:
-            raise E.DomainError(NOT_IN_PLAY, "the table's round takes no decisions now", 409)
-        return await play.act(psn, action)
+        return await self._taking_decisions(table_id).act(psn, action)
 
     def submit(self, psn: str, table_id: Any, action: Mapping[str, Any], answer: games.Answer) -> None:
         """`act` without a task (the WebSocket's path): refused at once, or answered once durable."""
-        t = self.engine.table(table_id)
-        play = self._playing.get(t.spec.table_id)
+        self._taking_decisions(table_id).submit(psn, action, answer)
+
+    def _taking_decisions(self, table_id: Any) -> games.PlayPhase:
+        play = self._playing.get(self.engine.table(table_id).spec.table_id)
         if play is None:
             raise E.DomainError(NOT_IN_PLAY, "the table's round takes no decisions now", 409)
-        play.submit(psn, action, answer)
+        return play
 
     # --- the table loop -----------------------------------------------------------------------
 
