@@ -1,6 +1,7 @@
 """Benchmark: one blackjack table, N players over real WebSockets, every player deciding in every step.
 
     python -m benchmarks.edge.blackjack --players 5000 [--procs 4] [--rounds 2] [--window 6] [--spread 1.5]
+                                        [--load-nice 0]
 
 A real edge process on loopback; players in `--procs` load processes (raw-socket WebSockets, see
 loadgen.py). Each player bets, then in every step where its hand is open decides by basic strategy
@@ -349,9 +350,12 @@ class Player:
 
 
 def run_process(host: str, port: int, toks: list[str], rounds: int, spread: float, ready: Any, go: Any,
-                out: Any, seed: int) -> None:
+                out: Any, seed: int, nice: int = 0) -> None:
     """One load process: connect every player, report ready, start at the shared wall time `go`."""
     import uvloop
+
+    if nice:
+        os.nice(nice)
 
     async def main() -> tuple[dict[str, list[float]], dict[str, int]]:
         res: dict[str, list[float]] = {"ack_ms": [], "card_ms": [], "settle_ms": [], "ack_arr_ms": [], "card_arr_ms": [], "settle_arr_ms": []}
@@ -406,7 +410,7 @@ def _pct(xs: list[float], p: float) -> float:
     return round(xs[min(len(xs) - 1, int(p * len(xs)))], 2) if xs else float("nan")
 
 
-def run(players: int, procs: int, rounds: int, window: float, spread: float) -> dict[str, Any]:
+def run(players: int, procs: int, rounds: int, window: float, spread: float, load_nice: int = 0) -> dict[str, Any]:
     key = tokens.new_signing_key()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -431,7 +435,7 @@ def run(players: int, procs: int, rounds: int, window: float, spread: float) -> 
             out: mp.Queue = mp.Queue()
             per = -(-players // procs)
             ps = [mp.Process(target=run_process, args=("127.0.0.1", port, toks[i * per:(i + 1) * per], rounds,
-                                                       spread, ready, go, out, i))
+                                                       spread, ready, go, out, i, load_nice))
                   for i in range(procs) if toks[i * per:(i + 1) * per]]
             for p in ps:
                 p.start()
@@ -460,6 +464,7 @@ def run(players: int, procs: int, rounds: int, window: float, spread: float) -> 
             except subprocess.TimeoutExpired:
                 edge.kill()
     return {"players": players, "connected": connected, "rounds": rounds, "decision_window_s": window,
+            "load_nice": load_nice,
             "decisions": sum(counts.get(a, 0) for a in BJ.ACTIONS), "by_action": {a: counts.get(a, 0) for a in BJ.ACTIONS},
             "refused": counts.get("act_refused", 0), "bets_refused": counts.get("bet_refused", 0),
             "settled": counts.get("settled", 0), "voided": counts.get("voided", 0),
@@ -488,9 +493,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--window", type=float, default=6.0, help="decision window per step, seconds")
     ap.add_argument("--spread", type=float, default=1.5, help="players' think time, uniform 0..spread s")
+    ap.add_argument("--load-nice", type=int, default=0,
+                    help="the load processes' nice value (0: the edge's; they stand for devices elsewhere)")
     a = ap.parse_args()
     procs = a.procs or max(1, min(4, -(-a.players // 1250)))
-    res = run(a.players, procs, a.rounds, a.window, a.spread)
+    res = run(a.players, procs, a.rounds, a.window, a.spread, a.load_nice)
     print(json.dumps(res), flush=True)
     print(json.dumps({"bench": "blackjack", "machine": f"{os.cpu_count()} vCPU {platform.machine()}",
                       "date": time.strftime("%Y-%m-%d"), "load": os.getloadavg()[0], **res}))
