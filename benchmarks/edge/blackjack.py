@@ -106,7 +106,6 @@ class Conn:
         self.closed = self.loop.create_future()
         self.sock: socket.socket | None = None
         self.out = bytearray()  # what the kernel did not take yet (rare: frames are small)
-        self.transport = self   # Player.send writes here
 
     async def start(self, host: str, port: int) -> None:
         sock = self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -184,7 +183,7 @@ class Conn:
                 return
             del buf[:end + 4]
             self.open = True
-            self.player.transport = self
+            self.player.conn = self
             self.connected.set_result(None)
         pos = 0
         while len(buf) - pos >= 2:
@@ -243,11 +242,11 @@ class Player:
         self.dealer_ts = 0
         self.rounds_left = 0
         self.start_at = 1e18  # set once every player of every process is connected
-        self.transport: Conn | None = None
+        self.conn: Conn | None = None  # once the WebSocket is open
 
     def send(self, obj: dict[str, Any]) -> None:
-        assert self.transport is not None
-        self.transport.write(ws_frame(orjson.dumps(obj)))
+        assert self.conn is not None
+        self.conn.write(ws_frame(orjson.dumps(obj)))
 
     def _decide_later(self, step: int) -> None:
         asyncio.get_running_loop().call_later(self.rng.random() * self.spread, self._decide, step)
@@ -349,6 +348,11 @@ class Player:
             conn.shutdown()
 
 
+def _series() -> dict[str, list[float]]:
+    """Each latency, read by the load process and at the player's socket (`_arr_`), in ms."""
+    return {k + w: [] for k in ("ack", "card", "settle") for w in ("_ms", "_arr_ms")}
+
+
 def run_process(host: str, port: int, toks: list[str], rounds: int, spread: float, ready: Any, go: Any,
                 out: Any, seed: int, nice: int = 0) -> None:
     """One load process: connect every player, report ready, start at the shared wall time `go`."""
@@ -358,7 +362,7 @@ def run_process(host: str, port: int, toks: list[str], rounds: int, spread: floa
         os.nice(nice)
 
     async def main() -> tuple[dict[str, list[float]], dict[str, int]]:
-        res: dict[str, list[float]] = {"ack_ms": [], "card_ms": [], "settle_ms": [], "ack_arr_ms": [], "card_arr_ms": [], "settle_arr_ms": []}
+        res: dict[str, list[float]] = _series()
         counts = {a: 0 for a in BJ.ACTIONS} | {"act_refused": 0, "bet_refused": 0, "settled": 0, "voided": 0,
                                                 "mirror_lost": 0}
         rng = random.Random(seed)
@@ -395,14 +399,13 @@ def _commits(port: int) -> dict[str, float]:
     """casino_journal_commit_seconds from the edge's /metrics: bucket upper bound -> count."""
     import urllib.request
 
+    from prometheus_client.parser import text_string_to_metric_families
+
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
         text = r.read().decode()
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("casino_journal_commit_seconds_bucket{"):
-            le = line.split('le="', 1)[1].split('"', 1)[0]
-            out[le] = float(line.rsplit(" ", 1)[1])
-    return out
+    return {s.labels["le"]: s.value for fam in text_string_to_metric_families(text)
+            if fam.name == "casino_journal_commit_seconds"
+            for s in fam.samples if s.name.endswith("_bucket")}
 
 
 def _pct(xs: list[float], p: float) -> float:
@@ -445,7 +448,7 @@ def run(players: int, procs: int, rounds: int, window: float, spread: float, loa
             commits0 = _commits(port)
             for _ in ps:
                 go.put(start_at)
-            res: dict[str, list[float]] = {"ack_ms": [], "card_ms": [], "settle_ms": [], "ack_arr_ms": [], "card_arr_ms": [], "settle_arr_ms": []}
+            res: dict[str, list[float]] = _series()
             counts: dict[str, int] = {}
             for _ in ps:
                 r, c = out.get(timeout=900)
